@@ -1,1 +1,354 @@
-fn main() {}
+//! The `vigie` command line: `serve`, `check-config`, `migrate`, `token`, `bench`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use vigie::auth::{Role, issue_token};
+use vigie::config::{ConfigFile, read_config};
+use vigie::server::{ServeOptions, database_url};
+use vigie::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "vigie",
+    version,
+    about = "Supervision, detection, incidents and crisis cell for managed-services providers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives; every command takes these.
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// Server settings file (YAML); flags override it.
+    #[arg(long, env = "VIGIE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded SQLite database [default: ./vigie-data].
+    #[arg(long, env = "VIGIE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL (`postgres://user@host:port/db`); defaults to SQLite in the data directory.
+    #[arg(long, env = "VIGIE_DATABASE")]
+    database: Option<String>,
+}
+
+impl StoreArgs {
+    fn config(&self) -> Result<ConfigFile> {
+        match &self.config {
+            Some(path) => read_config(path),
+            None => Ok(ConfigFile::default()),
+        }
+    }
+
+    fn data_dir(&self, config: &ConfigFile) -> PathBuf {
+        self.data_dir
+            .clone()
+            .or_else(|| config.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("vigie-data"))
+    }
+
+    async fn open(&self) -> Result<Store> {
+        let config = self.config()?;
+        let url = database_url(
+            self.database.as_deref().or(config.database.as_deref()),
+            &self.data_dir(&config),
+        )?;
+        Store::open(&url).await
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: HTTP API, syslog listeners, pipeline. With no argument it runs on the
+    /// embedded SQLite store and the example estate.
+    Serve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Address of the HTTP API [default: 127.0.0.1:8080].
+        #[arg(long, env = "VIGIE_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Directory of estate YAML files [default: examples/estate].
+        #[arg(long, env = "VIGIE_ESTATE")]
+        estate: Option<PathBuf>,
+        /// Alert rules file replacing the built-in set.
+        #[arg(long)]
+        alert_rules: Option<PathBuf>,
+        /// Syslog UDP address [default: 127.0.0.1:5514].
+        #[arg(long)]
+        syslog_udp: Option<SocketAddr>,
+        /// Syslog TCP address [default: 127.0.0.1:5514].
+        #[arg(long)]
+        syslog_tcp: Option<SocketAddr>,
+        /// Do not listen for syslog.
+        #[arg(long)]
+        no_syslog: bool,
+    },
+    /// Check an estate directory or a server settings file, reporting every problem.
+    CheckConfig {
+        /// An estate directory, or a settings file (its estate is checked too).
+        path: PathBuf,
+    },
+    /// Apply pending schema migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Measure this machine: see BENCHMARKS.md.
+    Bench {
+        #[command(subcommand)]
+        command: vigie::bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (the secret is shown only now).
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// The client a client or ingest token belongs to.
+        #[arg(long)]
+        client: Option<String>,
+        /// A name that says whose token it is; it appears in timelines.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            store,
+            listen,
+            estate,
+            alert_rules,
+            syslog_udp,
+            syslog_tcp,
+            no_syslog,
+        } => {
+            let config = store.config()?;
+            let syslog_on = !no_syslog && config.syslog.enabled != Some(false);
+            let default_syslog: SocketAddr = "127.0.0.1:5514"
+                .parse()
+                .expect("invariant: literal address");
+            let options = ServeOptions {
+                listen: listen.or(config.listen).unwrap_or_else(|| {
+                    "127.0.0.1:8080"
+                        .parse()
+                        .expect("invariant: literal address")
+                }),
+                data_dir: store.data_dir(&config),
+                database: store.database.clone().or(config.database.clone()),
+                estate_dir: estate
+                    .or(config.estate.clone())
+                    .unwrap_or_else(|| PathBuf::from("examples/estate")),
+                alert_rules: alert_rules.or(config.alert_rules.clone()),
+                syslog_udp: syslog_on
+                    .then(|| syslog_udp.or(config.syslog.udp).unwrap_or(default_syslog)),
+                syslog_tcp: syslog_on
+                    .then(|| syslog_tcp.or(config.syslog.tcp).unwrap_or(default_syslog)),
+            };
+            let store_name = options.database_url()?;
+            let server = vigie::server::start(options.clone()).await?;
+            let clients = server.state.estate.current().1.clients.len();
+            println!(
+                "vigie {} serving {}",
+                env!("CARGO_PKG_VERSION"),
+                server.url()
+            );
+            println!("  store:  {}", redact(&store_name));
+            println!(
+                "  estate: {} ({clients} clients)",
+                options.estate_dir.display()
+            );
+            if let Some(udp) = server.syslog_udp {
+                println!(
+                    "  syslog: udp {udp}, tcp {}",
+                    server.syslog_tcp.map_or("off".into(), |a| a.to_string())
+                );
+            }
+            println!("  admin token (new at each start): {}", server.admin_token);
+            println!(
+                "try: curl -H 'Authorization: Bearer {}' {}/api/v1/incidents",
+                server.admin_token,
+                server.url()
+            );
+            server.run_until_signalled().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { path } => check_config(&path),
+        Command::Migrate { store } => {
+            let opened = store.open().await?;
+            println!("schema is up to date ({:?})", opened.engine());
+            opened.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command } => token(command).await,
+        Command::Bench { command } => {
+            vigie::bench::run(command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Hides a password in a database URL before printing it.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if url[scheme + 3..at].contains(':') => {
+            let user_end = url[scheme + 3..at]
+                .find(':')
+                .map(|i| scheme + 3 + i)
+                .unwrap_or(at);
+            format!("{}:***{}", &url[..user_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn check_config(path: &Path) -> Result<ExitCode> {
+    let estate_dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        let config = read_config(path)?;
+        println!("{}: settings ok", path.display());
+        config
+            .estate
+            .unwrap_or_else(|| PathBuf::from("examples/estate"))
+    };
+    let files = vigie::estate::read_estate_dir(&estate_dir)?;
+    match vigie_core::estate::load_estate(&files) {
+        Ok(estate) => {
+            let assets: usize = estate.clients.values().map(|c| c.assets.len()).sum();
+            println!(
+                "{}: estate ok: {} files, {} clients, {assets} assets",
+                estate_dir.display(),
+                files.len(),
+                estate.clients.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for problem in &problems {
+                println!("{problem}");
+            }
+            println!("{} problems in {}", problems.len(), estate_dir.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn token(command: TokenCommand) -> Result<ExitCode> {
+    match command {
+        TokenCommand::Create {
+            store,
+            role,
+            client,
+            name,
+        } => {
+            let opened = store.open().await?;
+            let name = name.unwrap_or_else(|| match &client {
+                Some(client) => format!("{}-{client}", role.as_str()),
+                None => role.as_str().to_owned(),
+            });
+            let issued = issue_token(
+                &opened,
+                &name,
+                role,
+                client.as_deref(),
+                vigie::clock::now_ms(),
+            )
+            .await?;
+            println!("{}", issued.token);
+            eprintln!(
+                "token {} ({}, role {}) created; keep it: it is not shown again",
+                issued.record.id,
+                name,
+                role.as_str()
+            );
+            opened.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::List { store } => {
+            let opened = store.open().await?;
+            for token in opened.list_tokens().await? {
+                println!(
+                    "{}  {:<8} {:<20} {:<24} {}",
+                    token.id,
+                    token.role,
+                    token.client.as_deref().unwrap_or("-"),
+                    token.name,
+                    if token.revoked_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "live"
+                    }
+                );
+            }
+            opened.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Revoke { store, id } => {
+            let opened = store.open().await?;
+            let revoked = opened
+                .revoke_token(&id, vigie::clock::now_ms())
+                .await
+                .context("cannot revoke")?;
+            opened.close().await;
+            if revoked {
+                println!("token {id} revoked");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: no live token {id}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}

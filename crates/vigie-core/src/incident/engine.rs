@@ -1,0 +1,766 @@
+//! `IncidentBook`: the in-memory state of every incident not yet closed, and `apply`, the one
+//! way to change it. Guards the invariants the module documentation lists: one live alert per
+//! (client, fingerprint), alerts only ever join incidents of their own client, and every change
+//! comes out as an `Effect` so the store can replay it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{
+    Alert, AlertId, AlertSignal, AlertStatus, Incident, IncidentId, IncidentStatus, TimelineEntry,
+    TimelineKind,
+};
+use super::priority::{higher_level, impact_from_criticality, priority, urgency_from_severity};
+
+/// The actor named in timeline entries the engine writes on its own.
+const ENGINE_ACTOR: &str = "vigie";
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// One part of the key that decides which alerts share an incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Asset,
+    Rule,
+    Source,
+    Kind,
+}
+
+impl GroupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Asset => "asset",
+            GroupBy::Rule => "rule",
+            GroupBy::Source => "source",
+            GroupBy::Kind => "kind",
+        }
+    }
+}
+
+/// How one client's alerts are grouped into incidents, and how long a resolved incident may
+/// come back before it is closed for good.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupingPolicy {
+    /// The alert attributes that make up the group key, in this order. Empty: one group per
+    /// client.
+    pub by: Vec<GroupBy>,
+    /// A new alert joins an open incident of its group whose last signal is at most this far
+    /// from its own.
+    pub window_ms: i64,
+    /// A resolved incident reopens on a repeat at most this long after its resolution, and is
+    /// closed by `Tick` once this has passed.
+    pub reopen_window_ms: i64,
+}
+
+impl Default for GroupingPolicy {
+    fn default() -> Self {
+        GroupingPolicy {
+            by: vec![GroupBy::Asset],
+            window_ms: HOUR_MS,
+            reopen_window_ms: HOUR_MS,
+        }
+    }
+}
+
+/// What `IncidentBook::apply` accepts: a signal from the rules, an operator's action, or the
+/// passing of time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IncidentCommand {
+    Signal(AlertSignal),
+    Acknowledge {
+        incident: IncidentId,
+        actor: String,
+    },
+    Resolve {
+        incident: IncidentId,
+        actor: String,
+    },
+    Close {
+        incident: IncidentId,
+        actor: String,
+    },
+    Comment {
+        incident: IncidentId,
+        actor: String,
+        text: String,
+    },
+    Reassign {
+        incident: IncidentId,
+        actor: String,
+        assignee: Option<String>,
+    },
+    /// Time passed: closes resolved incidents whose reopen window is over.
+    Tick,
+}
+
+/// A record to persist (whole, as it now is) or a timeline entry to append. Records always come
+/// before the timeline entries that describe them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Alert(Alert),
+    Incident(Incident),
+    Timeline(TimelineEntry),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// Closed incidents leave the book, so "closed" and "never existed" read the same here.
+    #[error("incident {0} is not open (closed or unknown)")]
+    UnknownIncident(IncidentId),
+    #[error("cannot {action} incident {incident}: it is {}", .from.as_str())]
+    InvalidTransition {
+        incident: IncidentId,
+        from: IncidentStatus,
+        action: &'static str,
+    },
+    #[error("a comment needs some text")]
+    EmptyComment,
+}
+
+/// Every incident not closed, with its alerts, and the indexes signals are matched against.
+#[derive(Clone, Debug)]
+pub struct IncidentBook {
+    next_alert_id: AlertId,
+    next_incident_id: IncidentId,
+    default_policy: GroupingPolicy,
+    policies: HashMap<String, GroupingPolicy>,
+    /// Ordered by id so that `Tick` closes in a stable, replayable order.
+    incidents: BTreeMap<IncidentId, Incident>,
+    alerts: HashMap<AlertId, Alert>,
+    /// Each incident's alerts, in id order: the order `Resolve` and `Close` emit them in.
+    members: HashMap<IncidentId, Vec<AlertId>>,
+    /// client → fingerprint → the alert a repeat updates. Nested so lookups borrow the
+    /// signal's strings instead of building a key.
+    live: HashMap<String, HashMap<String, AlertId>>,
+    /// client → group key → the New or Acknowledged incidents a new alert may join.
+    joinable: HashMap<String, HashMap<String, Vec<IncidentId>>>,
+}
+
+impl IncidentBook {
+    pub fn new(next_alert_id: AlertId, next_incident_id: IncidentId) -> Self {
+        IncidentBook {
+            next_alert_id,
+            next_incident_id,
+            default_policy: GroupingPolicy::default(),
+            policies: HashMap::new(),
+            incidents: BTreeMap::new(),
+            alerts: HashMap::new(),
+            members: HashMap::new(),
+            live: HashMap::new(),
+            joinable: HashMap::new(),
+        }
+    }
+
+    /// Rebuilds the in-memory state from what the store kept: every incident not closed and
+    /// its alerts. Closed incidents and alerts of incidents not given are ignored. The id
+    /// counters never go back below an id already in use.
+    pub fn restore(
+        incidents: Vec<Incident>,
+        alerts: Vec<Alert>,
+        next_alert_id: AlertId,
+        next_incident_id: IncidentId,
+    ) -> Self {
+        let mut book = IncidentBook::new(next_alert_id, next_incident_id);
+        for incident in incidents {
+            if incident.status == IncidentStatus::Closed {
+                continue;
+            }
+            book.next_incident_id = book.next_incident_id.max(incident.id + 1);
+            if is_joinable(incident.status) {
+                add_joinable(&mut book.joinable, &incident);
+            }
+            book.members.insert(incident.id, Vec::new());
+            book.incidents.insert(incident.id, incident);
+        }
+        let mut alerts = alerts;
+        // In id order, so that when a detached alert and its successor share a fingerprint
+        // the successor (the newer id) is the one repeats find.
+        alerts.sort_by_key(|alert| alert.id);
+        for alert in alerts {
+            let Some(members) = book.members.get_mut(&alert.incident_id) else {
+                continue;
+            };
+            book.next_alert_id = book.next_alert_id.max(alert.id + 1);
+            members.push(alert.id);
+            book.live
+                .entry(alert.client.clone())
+                .or_default()
+                .insert(alert.fingerprint.clone(), alert.id);
+            book.alerts.insert(alert.id, alert);
+        }
+        book
+    }
+
+    /// Sets one client's grouping policy; clients without one use `GroupingPolicy::default()`.
+    /// Applies to signals and ticks from now on: incidents keep the group key they have.
+    pub fn set_policy(&mut self, client: &str, policy: GroupingPolicy) {
+        self.policies.insert(client.to_owned(), policy);
+    }
+
+    /// Applies one command at `now_ms` (the engine's clock, as the caller read it). On error
+    /// nothing changed.
+    pub fn apply(
+        &mut self,
+        command: IncidentCommand,
+        now_ms: i64,
+    ) -> Result<Vec<Effect>, CommandError> {
+        match command {
+            IncidentCommand::Signal(signal) => Ok(self.signal(signal, now_ms)),
+            IncidentCommand::Acknowledge { incident, actor } => {
+                let record = self.open_incident_mut(incident)?;
+                if record.status != IncidentStatus::New {
+                    return Err(invalid(record, "acknowledge"));
+                }
+                record.status = IncidentStatus::Acknowledged;
+                record.acknowledged_ms = Some(now_ms);
+                record.updated_ms = now_ms;
+                let entry = timeline(
+                    record,
+                    now_ms,
+                    &actor,
+                    TimelineKind::Acknowledged,
+                    "acknowledged".to_owned(),
+                );
+                Ok(vec![
+                    Effect::Incident(record.clone()),
+                    Effect::Timeline(entry),
+                ])
+            }
+            IncidentCommand::Resolve { incident, actor } => self.resolve(incident, &actor, now_ms),
+            IncidentCommand::Close { incident, actor } => {
+                self.open_incident_mut(incident)?;
+                Ok(self.close(incident, &actor, "closed".to_owned(), now_ms))
+            }
+            IncidentCommand::Comment {
+                incident,
+                actor,
+                text,
+            } => {
+                let record = self.open_incident_mut(incident)?;
+                let text = text.trim();
+                if text.is_empty() {
+                    return Err(CommandError::EmptyComment);
+                }
+                record.updated_ms = now_ms;
+                let entry = timeline(
+                    record,
+                    now_ms,
+                    &actor,
+                    TimelineKind::Comment,
+                    text.to_owned(),
+                );
+                Ok(vec![
+                    Effect::Incident(record.clone()),
+                    Effect::Timeline(entry),
+                ])
+            }
+            IncidentCommand::Reassign {
+                incident,
+                actor,
+                assignee,
+            } => {
+                let record = self.open_incident_mut(incident)?;
+                // A blank name is how a form says "nobody".
+                let assignee = assignee
+                    .map(|name| name.trim().to_owned())
+                    .filter(|name| !name.is_empty());
+                let text = match &assignee {
+                    Some(name) => format!("assigned to {name}"),
+                    None => "unassigned".to_owned(),
+                };
+                record.assignee = assignee;
+                record.updated_ms = now_ms;
+                let entry = timeline(record, now_ms, &actor, TimelineKind::Reassigned, text);
+                Ok(vec![
+                    Effect::Incident(record.clone()),
+                    Effect::Timeline(entry),
+                ])
+            }
+            IncidentCommand::Tick => Ok(self.tick(now_ms)),
+        }
+    }
+
+    pub fn incident(&self, id: IncidentId) -> Option<&Incident> {
+        self.incidents.get(&id)
+    }
+
+    /// Incidents in memory: every status but closed.
+    pub fn open_incidents(&self) -> usize {
+        self.incidents.len()
+    }
+
+    /// Alerts in memory: those of incidents not closed, detached ones included.
+    pub fn live_alerts(&self) -> usize {
+        self.alerts.len()
+    }
+
+    fn policy(&self, client: &str) -> &GroupingPolicy {
+        self.policies.get(client).unwrap_or(&self.default_policy)
+    }
+
+    fn open_incident_mut(&mut self, id: IncidentId) -> Result<&mut Incident, CommandError> {
+        self.incidents
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownIncident(id))
+    }
+
+    fn signal(&mut self, signal: AlertSignal, now_ms: i64) -> Vec<Effect> {
+        let reopen_window_ms = self.policy(&signal.client).reopen_window_ms;
+        let existing = self
+            .live
+            .get(&signal.client)
+            .and_then(|by_fingerprint| by_fingerprint.get(&signal.fingerprint))
+            .copied();
+        if let Some(alert_id) = existing {
+            let alert = self
+                .alerts
+                .get(&alert_id)
+                .expect("invariant: the live index points at alerts in memory");
+            let incident = &self.incidents[&alert.incident_id];
+            match (incident.status, incident.resolved_ms) {
+                (IncidentStatus::New | IncidentStatus::Acknowledged, _) => {
+                    return self.repeat(alert_id, &signal, now_ms, None);
+                }
+                (IncidentStatus::Resolved, Some(resolved_ms))
+                    if now_ms <= resolved_ms.saturating_add(reopen_window_ms) =>
+                {
+                    return self.repeat(alert_id, &signal, now_ms, Some(resolved_ms));
+                }
+                // Resolved too long ago: the old alert stays with its incident (which `Tick`
+                // will close) and this signal starts afresh.
+                _ => {}
+            }
+        }
+        self.new_alert(signal, now_ms)
+    }
+
+    /// A repeat of a live alert. `reopen_from` is the resolution time when the alert's incident
+    /// is resolved and still within its reopen window.
+    fn repeat(
+        &mut self,
+        alert_id: AlertId,
+        signal: &AlertSignal,
+        now_ms: i64,
+        reopen_from: Option<i64>,
+    ) -> Vec<Effect> {
+        let alert = self
+            .alerts
+            .get_mut(&alert_id)
+            .expect("invariant: repeat is called with an alert in memory");
+        alert.count += 1;
+        alert.last_seen_ms = alert.last_seen_ms.max(signal.time_ms);
+        if signal.event_id.is_some() {
+            alert.last_event_id = signal.event_id;
+        }
+        alert.severity = alert.severity.max(signal.severity);
+        alert.status = AlertStatus::Firing;
+        let incident = self
+            .incidents
+            .get_mut(&alert.incident_id)
+            .expect("invariant: an alert's incident is in memory while the alert is");
+        let mut entries = Vec::new();
+        if let Some(resolved_ms) = reopen_from {
+            incident.status = IncidentStatus::New;
+            incident.acknowledged_ms = None;
+            incident.resolved_ms = None;
+            let text = format!(
+                "reopened: alert {} fired again {} after resolution",
+                alert.title,
+                describe_duration(now_ms - resolved_ms)
+            );
+            entries.push(timeline(
+                incident,
+                now_ms,
+                ENGINE_ACTOR,
+                TimelineKind::Reopened,
+                text,
+            ));
+        }
+        entries.extend(fold_signal(incident, alert, signal, now_ms));
+        let mut effects = Vec::with_capacity(2 + entries.len());
+        effects.push(Effect::Incident(incident.clone()));
+        effects.push(Effect::Alert(alert.clone()));
+        effects.extend(entries.into_iter().map(Effect::Timeline));
+        if reopen_from.is_some() {
+            add_joinable(&mut self.joinable, incident);
+        }
+        effects
+    }
+
+    /// A signal no live alert takes: a new alert, joining an incident of its group or opening
+    /// one.
+    fn new_alert(&mut self, signal: AlertSignal, now_ms: i64) -> Vec<Effect> {
+        let policy = self.policy(&signal.client);
+        let window_ms = policy.window_ms;
+        let group_key = group_key(&policy.by, &signal);
+        let joined = self
+            .joinable
+            .get(&signal.client)
+            .and_then(|by_key| by_key.get(&group_key))
+            .and_then(|ids| {
+                ids.iter()
+                    .map(|id| &self.incidents[id])
+                    .filter(|incident| {
+                        signal.time_ms.abs_diff(incident.last_signal_ms) <= window_ms.unsigned_abs()
+                    })
+                    .max_by_key(|incident| (incident.last_signal_ms, incident.id))
+                    .map(|incident| incident.id)
+            });
+
+        let alert_id = self.next_alert_id;
+        self.next_alert_id += 1;
+        let incident_id = joined.unwrap_or_else(|| {
+            let id = self.next_incident_id;
+            self.next_incident_id += 1;
+            id
+        });
+        let alert = Alert {
+            id: alert_id,
+            client: signal.client.clone(),
+            incident_id,
+            fingerprint: signal.fingerprint.clone(),
+            rule: signal.rule.clone(),
+            title: signal.title.clone(),
+            severity: signal.severity,
+            asset: signal.asset.clone(),
+            source: signal.source.clone(),
+            kind: signal.kind.clone(),
+            status: AlertStatus::Firing,
+            count: 1,
+            first_seen_ms: signal.time_ms,
+            last_seen_ms: signal.time_ms,
+            last_event_id: signal.event_id,
+            labels: signal.labels.clone(),
+        };
+
+        let mut effects = Vec::with_capacity(4);
+        match joined {
+            Some(incident_id) => {
+                let incident = self
+                    .incidents
+                    .get_mut(&incident_id)
+                    .expect("invariant: joinable incidents are in memory");
+                incident.alert_count += 1;
+                let text = match &alert.asset {
+                    Some(asset) => format!("alert added: {} on {asset}", alert.title),
+                    None => format!("alert added: {}", alert.title),
+                };
+                let added = timeline(
+                    incident,
+                    now_ms,
+                    ENGINE_ACTOR,
+                    TimelineKind::AlertAdded,
+                    text,
+                );
+                let priority_changed = fold_signal(incident, &alert, &signal, now_ms);
+                effects.push(Effect::Incident(incident.clone()));
+                effects.push(Effect::Alert(alert.clone()));
+                effects.push(Effect::Timeline(added));
+                effects.extend(priority_changed.map(Effect::Timeline));
+            }
+            None => {
+                let impact = impact_from_criticality(signal.criticality);
+                let urgency = urgency_from_severity(signal.severity);
+                let incident = Incident {
+                    id: incident_id,
+                    client: signal.client.clone(),
+                    title: alert.title.clone(),
+                    status: IncidentStatus::New,
+                    priority: priority(impact, urgency),
+                    impact,
+                    urgency,
+                    group_key,
+                    assignee: None,
+                    assets: alert.asset.iter().cloned().collect(),
+                    alert_count: 1,
+                    created_ms: now_ms,
+                    updated_ms: now_ms,
+                    last_signal_ms: signal.time_ms,
+                    acknowledged_ms: None,
+                    resolved_ms: None,
+                    closed_ms: None,
+                };
+                let created = timeline(
+                    &incident,
+                    now_ms,
+                    ENGINE_ACTOR,
+                    TimelineKind::Created,
+                    format!("created by alert {}", alert.title),
+                );
+                add_joinable(&mut self.joinable, &incident);
+                effects.push(Effect::Incident(incident.clone()));
+                effects.push(Effect::Alert(alert.clone()));
+                effects.push(Effect::Timeline(created));
+                self.incidents.insert(incident_id, incident);
+            }
+        }
+        self.members.entry(incident_id).or_default().push(alert_id);
+        self.live
+            .entry(signal.client)
+            .or_default()
+            .insert(signal.fingerprint, alert_id);
+        self.alerts.insert(alert_id, alert);
+        effects
+    }
+
+    fn resolve(
+        &mut self,
+        id: IncidentId,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Effect>, CommandError> {
+        let incident = self.open_incident_mut(id)?;
+        if !is_joinable(incident.status) {
+            return Err(invalid(incident, "resolve"));
+        }
+        incident.status = IncidentStatus::Resolved;
+        incident.resolved_ms = Some(now_ms);
+        incident.updated_ms = now_ms;
+        let entry = timeline(
+            incident,
+            now_ms,
+            actor,
+            TimelineKind::Resolved,
+            "resolved".to_owned(),
+        );
+        let incident = incident.clone();
+        remove_joinable(&mut self.joinable, &incident);
+        let mut effects = vec![Effect::Incident(incident)];
+        self.resolve_alerts(id, &mut effects);
+        effects.push(Effect::Timeline(entry));
+        Ok(effects)
+    }
+
+    /// Closes an incident known to be open: its final records, then the timeline entry, and
+    /// it leaves memory with its alerts.
+    fn close(&mut self, id: IncidentId, actor: &str, text: String, now_ms: i64) -> Vec<Effect> {
+        let mut incident = self
+            .incidents
+            .remove(&id)
+            .expect("invariant: close is called with an open incident");
+        if is_joinable(incident.status) {
+            remove_joinable(&mut self.joinable, &incident);
+        }
+        incident.status = IncidentStatus::Closed;
+        incident.closed_ms = Some(now_ms);
+        incident.updated_ms = now_ms;
+        let entry = timeline(&incident, now_ms, actor, TimelineKind::Closed, text);
+        let mut effects = vec![Effect::Incident(incident)];
+        // A closed incident has nothing firing: its alerts end resolved.
+        self.resolve_alerts(id, &mut effects);
+        for alert_id in self.members.remove(&id).unwrap_or_default() {
+            let Some(alert) = self.alerts.remove(&alert_id) else {
+                continue;
+            };
+            // Only if the key still points here: a detached alert's successor keeps it.
+            if let Some(by_fingerprint) = self.live.get_mut(&alert.client) {
+                if by_fingerprint.get(&alert.fingerprint) == Some(&alert_id) {
+                    by_fingerprint.remove(&alert.fingerprint);
+                }
+                if by_fingerprint.is_empty() {
+                    self.live.remove(&alert.client);
+                }
+            }
+        }
+        effects.push(Effect::Timeline(entry));
+        effects
+    }
+
+    /// Marks every alert of the incident resolved and pushes each one's record.
+    fn resolve_alerts(&mut self, id: IncidentId, effects: &mut Vec<Effect>) {
+        for alert_id in self.members.get(&id).into_iter().flatten() {
+            let alert = self
+                .alerts
+                .get_mut(alert_id)
+                .expect("invariant: an incident's members are in memory");
+            alert.status = AlertStatus::Resolved;
+            effects.push(Effect::Alert(alert.clone()));
+        }
+    }
+
+    fn tick(&mut self, now_ms: i64) -> Vec<Effect> {
+        let expired: Vec<(IncidentId, i64)> = self
+            .incidents
+            .values()
+            .filter_map(|incident| {
+                let resolved_ms = incident.resolved_ms?;
+                let window_ms = self.policy(&incident.client).reopen_window_ms;
+                (incident.status == IncidentStatus::Resolved
+                    && now_ms > resolved_ms.saturating_add(window_ms))
+                .then_some((incident.id, window_ms))
+            })
+            .collect();
+        let mut effects = Vec::new();
+        for (id, window_ms) in expired {
+            let text = format!(
+                "closed: no repeat within {} of resolution",
+                describe_duration(window_ms)
+            );
+            effects.extend(self.close(id, ENGINE_ACTOR, text, now_ms));
+        }
+        effects
+    }
+}
+
+fn add_joinable(
+    joinable: &mut HashMap<String, HashMap<String, Vec<IncidentId>>>,
+    incident: &Incident,
+) {
+    let ids = joinable
+        .entry(incident.client.clone())
+        .or_default()
+        .entry(incident.group_key.clone())
+        .or_default();
+    if !ids.contains(&incident.id) {
+        ids.push(incident.id);
+    }
+}
+
+fn remove_joinable(
+    joinable: &mut HashMap<String, HashMap<String, Vec<IncidentId>>>,
+    incident: &Incident,
+) {
+    let Some(by_key) = joinable.get_mut(&incident.client) else {
+        return;
+    };
+    if let Some(ids) = by_key.get_mut(&incident.group_key) {
+        ids.retain(|id| *id != incident.id);
+        if ids.is_empty() {
+            by_key.remove(&incident.group_key);
+        }
+    }
+    if by_key.is_empty() {
+        joinable.remove(&incident.client);
+    }
+}
+
+fn is_joinable(status: IncidentStatus) -> bool {
+    matches!(status, IncidentStatus::New | IncidentStatus::Acknowledged)
+}
+
+fn invalid(incident: &Incident, action: &'static str) -> CommandError {
+    CommandError::InvalidTransition {
+        incident: incident.id,
+        from: incident.status,
+        action,
+    }
+}
+
+/// Folds a signal (already applied to `alert`) into its incident's derived fields, and returns
+/// the PriorityChanged entry if the priority moved. Impact and urgency only ever rise, so the
+/// running maximum kept on the incident is the maximum over its alerts, even after a restore.
+fn fold_signal(
+    incident: &mut Incident,
+    alert: &Alert,
+    signal: &AlertSignal,
+    now_ms: i64,
+) -> Option<TimelineEntry> {
+    let before = incident.priority;
+    incident.impact = higher_level(incident.impact, impact_from_criticality(signal.criticality));
+    incident.urgency = higher_level(incident.urgency, urgency_from_severity(alert.severity));
+    incident.priority = priority(incident.impact, incident.urgency);
+    incident.last_signal_ms = incident.last_signal_ms.max(signal.time_ms);
+    incident.updated_ms = now_ms;
+    if let Some(asset) = &alert.asset
+        && let Err(at) = incident.assets.binary_search(asset)
+    {
+        incident.assets.insert(at, asset.clone());
+    }
+    if incident.priority == before {
+        return None;
+    }
+    let mut text = format!(
+        "priority {} → {}: alert {} ({})",
+        before.as_str(),
+        incident.priority.as_str(),
+        alert.title,
+        alert.severity.as_str()
+    );
+    if let Some(asset) = &alert.asset {
+        text.push_str(" on ");
+        text.push_str(asset);
+    }
+    if let Some(criticality) = signal.criticality {
+        text.push_str(&format!(" (criticality {criticality})"));
+    }
+    Some(timeline(
+        incident,
+        now_ms,
+        ENGINE_ACTOR,
+        TimelineKind::PriorityChanged,
+        text,
+    ))
+}
+
+fn timeline(
+    incident: &Incident,
+    now_ms: i64,
+    actor: &str,
+    kind: TimelineKind,
+    text: String,
+) -> TimelineEntry {
+    TimelineEntry {
+        incident_id: incident.id,
+        client: incident.client.clone(),
+        time_ms: now_ms,
+        actor: actor.to_owned(),
+        kind,
+        text,
+    }
+}
+
+/// `asset=srv-1,rule=disk-full`: the policy's parts in its order; a missing asset reads `-`.
+fn group_key(by: &[GroupBy], signal: &AlertSignal) -> String {
+    let mut key = String::new();
+    for (index, part) in by.iter().enumerate() {
+        if index > 0 {
+            key.push(',');
+        }
+        key.push_str(part.as_str());
+        key.push('=');
+        key.push_str(match part {
+            GroupBy::Asset => signal.asset.as_deref().unwrap_or("-"),
+            GroupBy::Rule => &signal.rule,
+            GroupBy::Source => &signal.source,
+            GroupBy::Kind => &signal.kind,
+        });
+    }
+    key
+}
+
+/// A duration for people: the two largest units, floored ("1 h", "1 h 30 min", "45 s").
+fn describe_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    let (hours, minutes, seconds) = (ms / HOUR_MS, ms % HOUR_MS / 60_000, ms % 60_000 / 1000);
+    match (hours, minutes, seconds) {
+        (0, 0, 0) => format!("{ms} ms"),
+        (0, 0, s) => format!("{s} s"),
+        (0, m, 0) => format!("{m} min"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, 0, _) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(describe_duration(HOUR_MS), "1 h");
+        assert_eq!(
+            describe_duration(HOUR_MS + 30 * 60_000 + 5_000),
+            "1 h 30 min"
+        );
+        assert_eq!(describe_duration(10 * 60_000), "10 min");
+        assert_eq!(describe_duration(90_000), "1 min 30 s");
+        assert_eq!(describe_duration(45_000), "45 s");
+        assert_eq!(describe_duration(250), "250 ms");
+        assert_eq!(describe_duration(0), "0 ms");
+    }
+}

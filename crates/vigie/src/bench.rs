@@ -1,0 +1,269 @@
+//! `vigie bench`: measurements of this machine, recorded in BENCHMARKS.md.
+//!
+//! `vigie bench ingest` starts a real server in-process (same code as `vigie serve`, on a
+//! fresh data directory or the database given), and drives it over loopback HTTP with
+//! concurrent clients posting NDJSON batches through an ingest token. An event counts once
+//! its request got its 2xx, which the server sends only after the commit; at the end the
+//! store is asked how many events it holds, and the run fails if that is not what was
+//! acknowledged. Memory (RSS of the process, server and load generator together) is sampled
+//! every second to show whether it stays flat under sustained load.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Subcommand;
+
+use crate::auth::{Role, issue_token};
+use crate::server::{ServeOptions, start};
+use crate::store::Scope;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Durable ingest through HTTP NDJSON on loopback.
+    Ingest {
+        /// How long to load the server.
+        #[arg(long, default_value = "20")]
+        seconds: u64,
+        /// Concurrent HTTP clients.
+        #[arg(long, default_value = "8")]
+        concurrency: usize,
+        /// Events per request.
+        #[arg(long, default_value = "1000")]
+        batch: usize,
+        /// Database URL; defaults to SQLite in a fresh temporary directory.
+        #[arg(long)]
+        database: Option<String>,
+        /// Estate directory (the example estate by default).
+        #[arg(long, default_value = "examples/estate")]
+        estate: PathBuf,
+        /// Gzip the request bodies.
+        #[arg(long)]
+        gzip: bool,
+    },
+}
+
+pub async fn run(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Ingest {
+            seconds,
+            concurrency,
+            batch,
+            database,
+            estate,
+            gzip,
+        } => ingest(seconds, concurrency, batch, database, estate, gzip).await,
+    }
+}
+
+/// Resident and peak memory of this process, in KiB, from /proc.
+fn memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// One NDJSON body of `batch` events for a client; one event in 500 is an error, so that the
+/// rules, alerts and incidents run too.
+fn body(client: &str, assets: &[String], batch: usize, round: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(batch * 260);
+    for i in 0..batch {
+        let n = round as usize * batch + i;
+        let asset = &assets[n % assets.len()];
+        let severity = if n % 500 == 0 { "error" } else { "info" };
+        let line = format!(
+            "{{\"client\":\"{client}\",\"asset\":\"{asset}\",\"severity\":\"{severity}\",\"source\":\"bench\",\"kind\":\"auth\",\
+             \"message\":\"sshd[{pid}]: Accepted publickey for svc{user} from 127.0.{a}.{b} port {port} ssh2\",\"user\":\"svc{user}\",\"seq\":{n}}}\n",
+            pid = 1000 + n % 30_000,
+            user = n % 97,
+            a = n % 250,
+            b = n % 251,
+            port = 1024 + n % 60_000,
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+async fn ingest(
+    seconds: u64,
+    concurrency: usize,
+    batch: usize,
+    database: Option<String>,
+    estate: PathBuf,
+    gzip: bool,
+) -> Result<()> {
+    ensure!(
+        concurrency > 0 && batch > 0 && seconds > 0,
+        "seconds, concurrency and batch must be positive"
+    );
+    let temp = std::env::temp_dir().join(format!("vigie-bench-{}", std::process::id()));
+    let server = start(ServeOptions {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: temp.clone(),
+        database: database.clone(),
+        estate_dir: estate,
+        alert_rules: None,
+        syslog_udp: None,
+        syslog_tcp: None,
+    })
+    .await?;
+    let store_name =
+        database.unwrap_or_else(|| format!("sqlite {}", temp.join("vigie.db").display()));
+    let estate_now = server.state.estate.current().1;
+    let client = estate_now
+        .clients
+        .values()
+        .next()
+        .context("the estate has no client")?;
+    let assets: Vec<String> = client.assets.iter().map(|a| a.id.clone()).collect();
+    ensure!(!assets.is_empty(), "client {} has no asset", client.id);
+    let token = issue_token(
+        &server.state.store,
+        "bench",
+        Role::Ingest,
+        Some(&client.id),
+        crate::clock::now_ms(),
+    )
+    .await?
+    .token;
+    let before = server.state.store.count_events(&Scope::All).await?;
+    let url = format!("{}/api/v1/events", server.url());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        let (acknowledged, refused, stop) = (acknowledged.clone(), refused.clone(), stop.clone());
+        let (client, assets) = (client.id.clone(), assets.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut round = worker as u64 * 1_000_000;
+            while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                let mut payload = body(&client, &assets, batch, round);
+                round += 1;
+                let mut request = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/x-ndjson");
+                if gzip {
+                    use std::io::Write;
+                    let mut encoder =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    encoder.write_all(&payload)?;
+                    payload = encoder.finish()?;
+                    request = request.header("content-encoding", "gzip");
+                }
+                let sent = Instant::now();
+                let response = request.body(payload).send().await?;
+                let status = response.status();
+                let _ = response.bytes().await?;
+                if status.is_success() {
+                    latencies.push(sent.elapsed());
+                    acknowledged.fetch_add(batch as u64, Ordering::Relaxed);
+                } else if status.as_u16() == 503 || status.as_u16() == 429 {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                } else {
+                    bail!("the server answered {status}");
+                }
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+
+    // Sample memory and throughput every second while the load runs.
+    let mut samples = Vec::new();
+    let mut last = 0;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = acknowledged.load(Ordering::Relaxed);
+        let (rss, _) = memory_kib();
+        samples.push((now - last, rss));
+        last = now;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.context("load worker panicked")??);
+    }
+    let elapsed = started.elapsed();
+    let acknowledged = acknowledged.load(Ordering::Relaxed);
+    let on_disk = server.state.store.count_events(&Scope::All).await? - before;
+    let (_, peak) = memory_kib();
+    server.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&temp);
+
+    latencies.sort();
+    let rate = acknowledged as f64 / elapsed.as_secs_f64();
+    let steady: Vec<u64> = samples
+        .iter()
+        .skip(samples.len() / 4)
+        .map(|s| s.1)
+        .collect();
+    let (rss_min, rss_max) = (
+        steady.iter().min().copied().unwrap_or(0),
+        steady.iter().max().copied().unwrap_or(0),
+    );
+    println!(
+        "vigie bench ingest: {} s, {concurrency} clients × {batch} events/request{}, store {store_name}",
+        elapsed.as_secs(),
+        if gzip { " (gzip)" } else { "" }
+    );
+    println!(
+        "  per second (acknowledged events, RSS MiB): {}",
+        samples
+            .iter()
+            .map(|(n, rss)| format!("{n}/{}", rss / 1024))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "  acknowledged: {acknowledged} events ({rate:.0} events/s); in the store afterwards: {on_disk}"
+    );
+    println!(
+        "  refused with 503 (backpressure): {} requests",
+        refused.load(Ordering::Relaxed)
+    );
+    println!(
+        "  request latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+    );
+    println!(
+        "  memory: steady-state RSS {} to {} MiB, peak {} MiB",
+        rss_min / 1024,
+        rss_max / 1024,
+        peak / 1024
+    );
+    ensure!(
+        on_disk as u64 >= acknowledged,
+        "the store holds {on_disk} events but {acknowledged} were acknowledged: acknowledged events were lost"
+    );
+    Ok(())
+}

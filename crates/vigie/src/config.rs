@@ -1,0 +1,56 @@
+//! The server's own settings: a YAML file (`--config`), each key overridable by a flag.
+//! Unknown keys are errors, reported with the file and line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Address of the HTTP API, e.g. `127.0.0.1:8080`.
+    pub listen: Option<SocketAddr>,
+    /// Where the embedded SQLite database lives.
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite:///path` or `postgres://user@host:port/db`; defaults to SQLite in `data_dir`.
+    pub database: Option<String>,
+    /// Directory of estate YAML files.
+    pub estate: Option<PathBuf>,
+    /// YAML file of alert rules replacing the built-in set.
+    pub alert_rules: Option<PathBuf>,
+    #[serde(default)]
+    pub syslog: SyslogSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSettings {
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+    /// `false` turns both listeners off.
+    pub enabled: Option<bool>,
+}
+
+/// Reads and checks a config file; a relative path inside it is taken from the file's folder.
+pub fn read_config(path: &Path) -> Result<ConfigFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut config: ConfigFile =
+        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for dir in [
+        &mut config.data_dir,
+        &mut config.estate,
+        &mut config.alert_rules,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if dir.is_relative() {
+            *dir = base.join(&*dir);
+        }
+    }
+    Ok(config)
+}

@@ -1,0 +1,247 @@
+//! The running estate: read from the estate directory, merged with the objects created
+//! through the API (kept in the store), and swapped whole on reload.
+//!
+//! Invariant: the estate in use always passed validation. A reload or an API addition that
+//! does not validate changes nothing and reports every problem; readers hold an `Arc` to the
+//! estate they started with, so a swap never tears a request or a pipeline batch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context, Result};
+use vigie_core::estate::{
+    Asset, Client, Estate, EstateFile, GroupingKey, load_estate as load_files,
+};
+use vigie_core::incident::{GroupBy, GroupingPolicy};
+
+use crate::store::{EstateObject, Store};
+
+/// Estate objects created through the API are kept under these kinds.
+const KIND_CLIENT: &str = "client";
+const KIND_ASSET: &str = "asset";
+
+#[derive(Clone)]
+pub struct EstateHandle {
+    dir: PathBuf,
+    current: Arc<RwLock<(u64, Arc<Estate>)>>,
+    /// Serialises changes (reload, API additions) so that none is lost between read and swap.
+    changing: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Every `*.yaml` and `*.yml` file of the directory, recursively, in path order.
+pub fn read_estate_dir(dir: &Path) -> Result<Vec<EstateFile>> {
+    let mut paths = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .with_context(|| format!("cannot read estate directory {}", folder.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(EstateFile {
+                path: path.display().to_string(),
+                text,
+            })
+        })
+        .collect()
+}
+
+/// The estate as files and API objects define it, or every problem found.
+pub async fn load_estate(dir: &Path, store: &Store) -> Result<Estate, Vec<String>> {
+    let files = read_estate_dir(dir).map_err(|e| vec![format!("{e:#}")])?;
+    let mut estate = load_files(&files)
+        .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let objects = store
+        .list_estate_objects()
+        .await
+        .map_err(|e| vec![format!("{e:#}")])?;
+    merge_api_objects(&mut estate, objects)?;
+    Ok(estate)
+}
+
+fn merge_api_objects(estate: &mut Estate, objects: Vec<EstateObject>) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    let mut clients = BTreeMap::new();
+    let mut assets: BTreeMap<String, Vec<Asset>> = BTreeMap::new();
+    for object in objects {
+        let place = format!(
+            "api object {}/{}/{}",
+            object.kind, object.client_id, object.object_id
+        );
+        match object.kind.as_str() {
+            KIND_CLIENT => match serde_json::from_value::<Client>(object.body) {
+                Ok(client) => {
+                    clients.insert(client.id.clone(), client);
+                }
+                Err(e) => problems.push(format!("{place}: {e}")),
+            },
+            KIND_ASSET => match serde_json::from_value::<Asset>(object.body) {
+                Ok(asset) => assets.entry(object.client_id).or_default().push(asset),
+                Err(e) => problems.push(format!("{place}: {e}")),
+            },
+            other => problems.push(format!("{place}: unknown kind {other:?}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let to_strings = |d: Vec<vigie_core::estate::Diagnostic>| {
+        d.iter().map(ToString::to_string).collect::<Vec<_>>()
+    };
+    estate.merge(Estate::new(clients)).map_err(to_strings)?;
+    for (client_id, assets) in assets {
+        let Some(client) = estate.client(&client_id) else {
+            problems.push(format!(
+                "api assets of client {client_id:?}: the client no longer exists"
+            ));
+            continue;
+        };
+        let mut shell = client.empty_copy();
+        shell.assets = assets;
+        estate
+            .merge(Estate::new(BTreeMap::from([(client_id, shell)])))
+            .map_err(to_strings)?;
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+impl EstateHandle {
+    pub fn new(dir: PathBuf, estate: Estate) -> EstateHandle {
+        EstateHandle {
+            dir,
+            current: Arc::new(RwLock::new((0, Arc::new(estate)))),
+            changing: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// The estate in use and its version (incremented by every swap).
+    pub fn current(&self) -> (u64, Arc<Estate>) {
+        let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
+        (guard.0, guard.1.clone())
+    }
+
+    fn swap(&self, estate: Estate) {
+        let mut guard = self.current.write().unwrap_or_else(|p| p.into_inner());
+        *guard = (guard.0 + 1, Arc::new(estate));
+    }
+
+    /// Re-reads the files and the API objects; keeps the running estate on any problem.
+    pub async fn reload(&self, store: &Store) -> Result<(), Vec<String>> {
+        let _changing = self.changing.lock().await;
+        let estate = load_estate(&self.dir, store).await?;
+        self.swap(estate);
+        Ok(())
+    }
+
+    /// Adds a client created through the API: validated against the running estate, stored,
+    /// then swapped in.
+    pub async fn add_client(&self, store: &Store, client: Client) -> Result<(), AddError> {
+        let _changing = self.changing.lock().await;
+        let mut estate = (*self.current().1).clone();
+        if estate.client(&client.id).is_some() {
+            return Err(AddError::Exists(format!(
+                "client {:?} already exists",
+                client.id
+            )));
+        }
+        let object = EstateObject {
+            kind: KIND_CLIENT.into(),
+            client_id: client.id.clone(),
+            object_id: client.id.clone(),
+            body: serde_json::to_value(&client).map_err(|e| AddError::Store(e.to_string()))?,
+        };
+        estate
+            .merge(Estate::new(BTreeMap::from([(client.id.clone(), client)])))
+            .map_err(|d| AddError::Invalid(d.iter().map(ToString::to_string).collect()))?;
+        store
+            .put_estate_object(&object, crate::clock::now_ms())
+            .await
+            .map_err(|e| AddError::Store(format!("{e:#}")))?;
+        self.swap(estate);
+        Ok(())
+    }
+
+    /// Adds an asset to an existing client (defined by files or by the API).
+    pub async fn add_asset(
+        &self,
+        store: &Store,
+        client_id: &str,
+        asset: Asset,
+    ) -> Result<(), AddError> {
+        let _changing = self.changing.lock().await;
+        let mut estate = (*self.current().1).clone();
+        let Some(client) = estate.client(client_id) else {
+            return Err(AddError::NoClient);
+        };
+        if client.asset(&asset.id).is_some() {
+            return Err(AddError::Exists(format!(
+                "asset {:?} already exists in client {client_id:?}",
+                asset.id
+            )));
+        }
+        let mut shell = client.empty_copy();
+        let object = EstateObject {
+            kind: KIND_ASSET.into(),
+            client_id: client_id.to_owned(),
+            object_id: asset.id.clone(),
+            body: serde_json::to_value(&asset).map_err(|e| AddError::Store(e.to_string()))?,
+        };
+        shell.assets.push(asset);
+        estate
+            .merge(Estate::new(BTreeMap::from([(client_id.to_owned(), shell)])))
+            .map_err(|d| AddError::Invalid(d.iter().map(ToString::to_string).collect()))?;
+        store
+            .put_estate_object(&object, crate::clock::now_ms())
+            .await
+            .map_err(|e| AddError::Store(format!("{e:#}")))?;
+        self.swap(estate);
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub enum AddError {
+    Exists(String),
+    NoClient,
+    Invalid(Vec<String>),
+    Store(String),
+}
+
+/// The incident book's grouping policy for a client, from its estate settings.
+pub fn grouping_policy(client: &Client) -> GroupingPolicy {
+    GroupingPolicy {
+        by: client
+            .incident_grouping
+            .by
+            .iter()
+            .map(|key| match key {
+                GroupingKey::Asset => GroupBy::Asset,
+                GroupingKey::Rule => GroupBy::Rule,
+                GroupingKey::Source => GroupBy::Source,
+                GroupingKey::Kind => GroupBy::Kind,
+            })
+            .collect(),
+        window_ms: client.incident_grouping.window_ms,
+        reopen_window_ms: client.reopen_window_ms,
+    }
+}

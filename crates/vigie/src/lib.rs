@@ -1,0 +1,14 @@
+//! Vigie, the program: the server (ingest, pipeline, store, API, live stream) and the
+//! commands around it. The domain it runs lives in `vigie-core`.
+
+pub mod api;
+pub mod auth;
+pub mod bench;
+pub mod clock;
+pub mod config;
+pub mod estate;
+pub mod ingest;
+pub mod metrics;
+pub mod pipeline;
+pub mod server;
+pub mod store;

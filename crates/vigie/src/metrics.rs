@@ -1,0 +1,181 @@
+//! Counters, gauges and latency histograms for `/metrics`, in the Prometheus text format.
+//! Plain atomics: recording is a relaxed add on the hot path, rendering reads them all.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+#[derive(Default)]
+pub struct StoreMetrics {
+    pub commit_latency: Histogram,
+    pub commits: AtomicU64,
+    pub events_written: AtomicU64,
+}
+
+impl StoreMetrics {
+    pub fn record_commit(&self, elapsed: Duration, events: usize) {
+        self.commit_latency.observe(elapsed);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.events_written
+            .fetch_add(events as u64, Ordering::Relaxed);
+    }
+}
+
+/// Process-wide pipeline and API counters.
+#[derive(Default)]
+pub struct Metrics {
+    pub events_http: AtomicU64,
+    pub events_syslog: AtomicU64,
+    pub events_unparsed: AtomicU64,
+    pub batches_rejected: AtomicU64,
+    pub ingest_overloaded: AtomicU64,
+    pub alerts_signalled: AtomicU64,
+    /// Events accepted by a source but not yet committed.
+    pub queue_events: AtomicI64,
+    pub open_incidents: AtomicI64,
+    pub live_alerts: AtomicI64,
+    pub stream_subscribers: AtomicI64,
+    pub ingest_latency: Histogram,
+}
+
+fn counter(out: &mut String, name: &str, help: &str, labels: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name}{labels} {value}"
+    );
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
+}
+
+impl Metrics {
+    pub fn render(&self, store: &StoreMetrics) -> String {
+        let mut out = String::with_capacity(4096);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP vigie_events_ingested_total Events accepted, by source.\n# TYPE vigie_events_ingested_total counter\n\
+             vigie_events_ingested_total{{source=\"http\"}} {}\nvigie_events_ingested_total{{source=\"syslog\"}} {}",
+            load(&self.events_http),
+            load(&self.events_syslog)
+        );
+        counter(
+            &mut out,
+            "vigie_events_unparsed_total",
+            "Syslog lines kept raw because they did not parse.",
+            "",
+            load(&self.events_unparsed),
+        );
+        counter(
+            &mut out,
+            "vigie_ingest_batches_rejected_total",
+            "Ingest requests rejected as malformed.",
+            "",
+            load(&self.batches_rejected),
+        );
+        counter(
+            &mut out,
+            "vigie_ingest_overloaded_total",
+            "Ingest requests refused with 503 because the queue was full.",
+            "",
+            load(&self.ingest_overloaded),
+        );
+        counter(
+            &mut out,
+            "vigie_alert_signals_total",
+            "Rule matches turned into alert signals.",
+            "",
+            load(&self.alerts_signalled),
+        );
+        counter(
+            &mut out,
+            "vigie_store_commits_total",
+            "Store transactions committed.",
+            "",
+            load(&store.commits),
+        );
+        counter(
+            &mut out,
+            "vigie_store_events_written_total",
+            "Events written to the store.",
+            "",
+            load(&store.events_written),
+        );
+        gauge(
+            &mut out,
+            "vigie_ingest_queue_events",
+            "Events accepted by a source and not yet committed.",
+            self.queue_events.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "vigie_open_incidents",
+            "Incidents not closed.",
+            self.open_incidents.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "vigie_live_alerts",
+            "Alerts of incidents not closed.",
+            self.live_alerts.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "vigie_stream_subscribers",
+            "Live-stream connections.",
+            self.stream_subscribers.load(Ordering::Relaxed),
+        );
+        store.commit_latency.render(
+            &mut out,
+            "vigie_store_commit_seconds",
+            "Latency of a store batch commit.",
+        );
+        self.ingest_latency.render(
+            &mut out,
+            "vigie_ingest_request_seconds",
+            "Latency of an ingest request, from body read to durable.",
+        );
+        out
+    }
+}

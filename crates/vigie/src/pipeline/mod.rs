@@ -1,0 +1,486 @@
+//! The pipeline: the single writer between the sources and the store.
+//!
+//! Every source (HTTP ingest, syslog) and every incident command (ack, resolve, comment…)
+//! becomes a `Job` on one bounded queue. One task drains it in groups — group commit — and for
+//! each group: gives the events their ids, evaluates the alert rules, applies the resulting
+//! signals and the commands to the `IncidentBook`, writes all of it in one store transaction,
+//! and only then answers the callers and publishes the changes to the live stream.
+//!
+//! Invariants:
+//! - a caller is answered `Ok` only after the transaction holding its events committed;
+//! - the in-memory `IncidentBook` never runs ahead of the store: when a commit fails, the
+//!   book and the id counters are rebuilt from what the store holds;
+//! - memory is bounded: at most `MAX_QUEUED_EVENTS` events wait; beyond that, ingest is
+//!   refused (`Overloaded`, a 503 at the HTTP edge) instead of queueing without end.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use vigie_core::alert::{AlertRule, evaluate};
+use vigie_core::event::{Event, StoredEvent};
+use vigie_core::incident::model::{Alert, Incident, TimelineEntry};
+use vigie_core::incident::{CommandError, Effect, IncidentBook, IncidentCommand};
+
+use crate::estate::EstateHandle;
+use crate::metrics::Metrics;
+use crate::store::{Change, Store, WriteBatch};
+
+/// Events waiting for their commit, at most. Each holds a permit of the pipeline's semaphore.
+pub const MAX_QUEUED_EVENTS: usize = 400_000;
+/// A group commit takes jobs until it holds this many events (or the queue is empty).
+const GROUP_COMMIT_EVENTS: usize = 50_000;
+/// How long an ingest call waits for queue room before it is refused.
+const ADMISSION_WAIT: Duration = Duration::from_millis(500);
+const TICK_EVERY: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("the ingest queue is full: retry later")]
+    Overloaded,
+    #[error("batch of {0} events is larger than the queue ({MAX_QUEUED_EVENTS})")]
+    TooLarge(usize),
+    #[error("the store did not commit: {0}")]
+    Store(String),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("the pipeline has stopped")]
+    Stopped,
+}
+
+/// What an ingest call gets back once its events are durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestReceipt {
+    pub first_id: i64,
+    pub count: usize,
+}
+
+enum Job {
+    Ingest {
+        events: Vec<Event>,
+        received_ms: i64,
+        _permit: OwnedSemaphorePermit,
+        reply: Option<oneshot::Sender<Result<IngestReceipt, PipelineError>>>,
+    },
+    Command {
+        command: IncidentCommand,
+        reply: oneshot::Sender<Result<Vec<Effect>, PipelineError>>,
+    },
+    Tick,
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    jobs: mpsc::Sender<Job>,
+    permits: Arc<Semaphore>,
+    changes: broadcast::Sender<Arc<Change>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    /// Loads the open incidents from the store and starts the writer task.
+    pub async fn start(
+        store: Arc<Store>,
+        estate: EstateHandle,
+        rules: Arc<Vec<AlertRule>>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Pipeline> {
+        let (jobs, queue) = mpsc::channel(4096);
+        let (changes, _) = broadcast::channel(8192);
+        let writer =
+            Writer::restore(store, estate, rules, changes.clone(), metrics.clone()).await?;
+        tokio::spawn(writer.run(queue));
+        let ticker = jobs.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TICK_EVERY);
+            loop {
+                interval.tick().await;
+                if ticker.send(Job::Tick).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Pipeline {
+            jobs,
+            permits: Arc::new(Semaphore::new(MAX_QUEUED_EVENTS)),
+            changes,
+            metrics,
+        })
+    }
+
+    async fn admit(&self, count: usize) -> Result<OwnedSemaphorePermit, PipelineError> {
+        if count > MAX_QUEUED_EVENTS {
+            return Err(PipelineError::TooLarge(count));
+        }
+        let count = u32::try_from(count).map_err(|_| PipelineError::TooLarge(count))?;
+        let acquire = self.permits.clone().acquire_many_owned(count);
+        match tokio::time::timeout(ADMISSION_WAIT, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(PipelineError::Stopped),
+            Err(_) => {
+                self.metrics
+                    .ingest_overloaded
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(PipelineError::Overloaded)
+            }
+        }
+    }
+
+    /// Queues events and waits until they are committed.
+    pub async fn ingest(
+        &self,
+        events: Vec<Event>,
+        received_ms: i64,
+    ) -> Result<IngestReceipt, PipelineError> {
+        let permit = self.admit(events.len()).await?;
+        let (reply, answer) = oneshot::channel();
+        self.metrics
+            .queue_events
+            .fetch_add(events.len() as i64, Ordering::Relaxed);
+        self.jobs
+            .send(Job::Ingest {
+                events,
+                received_ms,
+                _permit: permit,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| PipelineError::Stopped)?;
+        answer.await.map_err(|_| PipelineError::Stopped)?
+    }
+
+    /// Applies an incident command; answers with its effects once they are committed.
+    pub async fn command(&self, command: IncidentCommand) -> Result<Vec<Effect>, PipelineError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Command { command, reply })
+            .await
+            .map_err(|_| PipelineError::Stopped)?;
+        answer.await.map_err(|_| PipelineError::Stopped)?
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.changes.subscribe()
+    }
+
+    /// A sender for sources without acknowledgements (syslog): events are grouped and queued
+    /// behind the same admission control; when the queue is full the sender waits, which
+    /// pushes back on TCP senders and lets the kernel drop UDP datagrams.
+    pub fn event_sink(&self, clock: fn() -> i64) -> mpsc::Sender<Event> {
+        let (sink, mut events) = mpsc::channel::<Event>(8192);
+        let pipeline = self.clone();
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(1024);
+            while events.recv_many(&mut group, 1024).await > 0 {
+                let batch = std::mem::take(&mut group);
+                let count = batch.len();
+                let permit = loop {
+                    match pipeline.admit(count).await {
+                        Ok(permit) => break permit,
+                        Err(PipelineError::Overloaded) => continue,
+                        Err(_) => return,
+                    }
+                };
+                pipeline
+                    .metrics
+                    .queue_events
+                    .fetch_add(count as i64, Ordering::Relaxed);
+                let job = Job::Ingest {
+                    events: batch,
+                    received_ms: clock(),
+                    _permit: permit,
+                    reply: None,
+                };
+                if pipeline.jobs.send(job).await.is_err() {
+                    return;
+                }
+            }
+        });
+        sink
+    }
+}
+
+/// The writer task's state: the only owner of the incident book and of the id counters.
+struct Writer {
+    store: Arc<Store>,
+    estate: EstateHandle,
+    estate_version: u64,
+    rules: Arc<Vec<AlertRule>>,
+    changes: broadcast::Sender<Arc<Change>>,
+    metrics: Arc<Metrics>,
+    book: IncidentBook,
+    next_event_id: i64,
+    next_timeline_id: i64,
+    next_change_seq: i64,
+}
+
+impl Writer {
+    async fn restore(
+        store: Arc<Store>,
+        estate: EstateHandle,
+        rules: Arc<Vec<AlertRule>>,
+        changes: broadcast::Sender<Arc<Change>>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Writer> {
+        let mut writer = Writer {
+            store,
+            estate,
+            estate_version: u64::MAX,
+            rules,
+            changes,
+            metrics,
+            book: IncidentBook::new(1, 1),
+            next_event_id: 1,
+            next_timeline_id: 1,
+            next_change_seq: 1,
+        };
+        writer.reload_from_store().await?;
+        Ok(writer)
+    }
+
+    async fn reload_from_store(&mut self) -> anyhow::Result<()> {
+        let state = self.store.load_open_state().await?;
+        self.book = IncidentBook::restore(
+            state.incidents,
+            state.alerts,
+            state.next_alert_id,
+            state.next_incident_id,
+        );
+        self.next_event_id = state.next_event_id;
+        self.next_timeline_id = state.next_timeline_id;
+        self.next_change_seq = state.next_change_seq;
+        self.estate_version = u64::MAX;
+        self.sync_policies();
+        Ok(())
+    }
+
+    /// Hands the book each client's grouping policy when the estate changed.
+    fn sync_policies(&mut self) {
+        let (version, estate) = self.estate.current();
+        if version == self.estate_version {
+            return;
+        }
+        for (id, client) in &estate.clients {
+            self.book
+                .set_policy(id, crate::estate::grouping_policy(client));
+        }
+        self.estate_version = version;
+    }
+
+    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::new();
+        loop {
+            if queue.recv_many(&mut jobs, 64).await == 0 {
+                return;
+            }
+            // Group commit: take what else is waiting, up to a bound.
+            let mut events: usize = jobs.iter().map(Job::event_count).sum();
+            while events < GROUP_COMMIT_EVENTS {
+                match queue.try_recv() {
+                    Ok(job) => {
+                        events += job.event_count();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.process(std::mem::take(&mut jobs)).await;
+        }
+    }
+
+    async fn process(&mut self, jobs: Vec<Job>) {
+        let started = Instant::now();
+        self.sync_policies();
+        let now = crate::clock::now_ms();
+        let estate = self.estate.current().1;
+        let mut batch = WriteBatch::default();
+        let mut effects = Vec::new();
+        let mut ingest_replies = Vec::new();
+        let mut command_replies = Vec::new();
+        let mut syslog_events = 0u64;
+        let mut http_events = 0u64;
+        for job in jobs {
+            match job {
+                Job::Ingest {
+                    events,
+                    received_ms,
+                    _permit,
+                    reply,
+                } => {
+                    let first_id = self.next_event_id;
+                    let count = events.len();
+                    for event in events {
+                        let id = self.next_event_id;
+                        self.next_event_id += 1;
+                        let criticality = event
+                            .asset
+                            .as_deref()
+                            .and_then(|asset| estate.asset(&event.client, asset))
+                            .map(|asset| asset.criticality);
+                        for signal in evaluate(&self.rules, &event, Some(id), criticality) {
+                            self.metrics
+                                .alerts_signalled
+                                .fetch_add(1, Ordering::Relaxed);
+                            match self.book.apply(IncidentCommand::Signal(signal), now) {
+                                Ok(out) => effects.extend(out),
+                                Err(error) => {
+                                    tracing::error!(%error, "signal refused by the incident book")
+                                }
+                            }
+                        }
+                        batch.events.push(StoredEvent {
+                            id,
+                            received_ms,
+                            event,
+                        });
+                    }
+                    match &reply {
+                        Some(_) => http_events += count as u64,
+                        None => syslog_events += count as u64,
+                    }
+                    ingest_replies.push((reply, IngestReceipt { first_id, count }, _permit));
+                }
+                Job::Command { command, reply } => match self.book.apply(command, now) {
+                    Ok(out) => {
+                        effects.extend(out.iter().cloned());
+                        command_replies.push((reply, Ok(out)));
+                    }
+                    Err(error) => command_replies.push((reply, Err(PipelineError::Command(error)))),
+                },
+                Job::Tick => match self.book.apply(IncidentCommand::Tick, now) {
+                    Ok(out) => effects.extend(out),
+                    Err(error) => tracing::error!(%error, "tick refused by the incident book"),
+                },
+            }
+        }
+        self.collect_effects(effects, now, &mut batch);
+        let queued = batch.events.len() as i64;
+        let result = self.store.write_batch(&batch).await;
+        self.metrics
+            .queue_events
+            .fetch_sub(queued, Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                self.metrics
+                    .events_http
+                    .fetch_add(http_events, Ordering::Relaxed);
+                self.metrics
+                    .events_syslog
+                    .fetch_add(syslog_events, Ordering::Relaxed);
+                let unparsed = batch.events.iter().filter(|e| e.event.unparsed).count();
+                self.metrics
+                    .events_unparsed
+                    .fetch_add(unparsed as u64, Ordering::Relaxed);
+                self.metrics
+                    .open_incidents
+                    .store(self.book.open_incidents() as i64, Ordering::Relaxed);
+                self.metrics
+                    .live_alerts
+                    .store(self.book.live_alerts() as i64, Ordering::Relaxed);
+                for change in batch.changes {
+                    // No subscriber is not an error: the feed is in the store for later.
+                    let _ = self.changes.send(Arc::new(change));
+                }
+                for (reply, receipt, _permit) in ingest_replies {
+                    if let Some(reply) = reply {
+                        self.metrics.ingest_latency.observe(started.elapsed());
+                        let _ = reply.send(Ok(receipt));
+                    }
+                }
+                for (reply, result) in command_replies {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(error) => {
+                let message = format!("{error:#}");
+                tracing::error!(error = %message, events = queued, "batch commit failed; rebuilding state from the store");
+                for (reply, _, _permit) in ingest_replies {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(PipelineError::Store(message.clone())));
+                    }
+                }
+                for (reply, _) in command_replies {
+                    let _ = reply.send(Err(PipelineError::Store(message.clone())));
+                }
+                self.recover().await;
+            }
+        }
+    }
+
+    /// After a failed commit the book has applied changes the store does not have: rebuild
+    /// it, retrying until the store answers.
+    async fn recover(&mut self) {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.reload_from_store().await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "cannot reload state from the store; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Turns the book's effects into rows: the last state of each alert and incident, every
+    /// timeline entry, and one change-feed entry for each of them.
+    fn collect_effects(&mut self, effects: Vec<Effect>, now: i64, batch: &mut WriteBatch) {
+        let mut alerts: BTreeMap<i64, Alert> = BTreeMap::new();
+        let mut incidents: BTreeMap<i64, Incident> = BTreeMap::new();
+        let mut timeline: Vec<TimelineEntry> = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Alert(alert) => {
+                    alerts.insert(alert.id, alert);
+                }
+                Effect::Incident(incident) => {
+                    incidents.insert(incident.id, incident);
+                }
+                Effect::Timeline(entry) => timeline.push(entry),
+            }
+        }
+        let mut change = |client: &str, topic: &str, body: Value| {
+            let seq = self.next_change_seq;
+            self.next_change_seq += 1;
+            batch.changes.push(Change {
+                seq,
+                client: client.to_owned(),
+                time_ms: now,
+                topic: topic.to_owned(),
+                body,
+            });
+        };
+        for incident in incidents.values() {
+            change(&incident.client, "incident", to_value(incident));
+        }
+        for alert in alerts.values() {
+            change(&alert.client, "alert", to_value(alert));
+        }
+        for entry in &timeline {
+            change(&entry.client, "timeline", to_value(entry));
+        }
+        batch.incidents = incidents.into_values().collect();
+        batch.alerts = alerts.into_values().collect();
+        for entry in timeline {
+            batch.timeline.push((self.next_timeline_id, entry));
+            self.next_timeline_id += 1;
+        }
+    }
+}
+
+fn to_value<T: serde::Serialize>(record: &T) -> Value {
+    serde_json::to_value(record).expect("invariant: domain records serialise to JSON")
+}
+
+impl Job {
+    fn event_count(&self) -> usize {
+        match self {
+            Job::Ingest { events, .. } => events.len(),
+            _ => 0,
+        }
+    }
+}

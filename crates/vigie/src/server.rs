@@ -1,0 +1,212 @@
+//! `vigie serve`: opens the store, loads the estate, starts the pipeline, the HTTP API and the
+//! syslog listeners, and reloads the estate on SIGHUP. The tests start the same server
+//! in-process through `start`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{AppState, router};
+use crate::auth::{Authenticator, Role, issue_token};
+use crate::estate::{EstateHandle, load_estate};
+use crate::ingest::syslog;
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+
+/// The name of the admin token that `vigie serve` prints; a new one replaces it at each start.
+pub const STARTUP_TOKEN_NAME: &str = "serve-startup-admin";
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: Option<String>,
+    pub estate_dir: PathBuf,
+    pub alert_rules: Option<PathBuf>,
+    pub syslog_udp: Option<SocketAddr>,
+    pub syslog_tcp: Option<SocketAddr>,
+}
+
+impl ServeOptions {
+    /// The database URL: the explicit one, else SQLite in the data directory.
+    pub fn database_url(&self) -> Result<String> {
+        database_url(self.database.as_deref(), &self.data_dir)
+    }
+}
+
+pub fn database_url(database: Option<&str>, data_dir: &std::path::Path) -> Result<String> {
+    if let Some(url) = database {
+        return Ok(url.to_owned());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let path = data_dir.join("vigie.db");
+    Ok(format!("sqlite://{}", path.display()))
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub admin_token: String,
+    pub syslog_udp: Option<SocketAddr>,
+    pub syslog_tcp: Option<SocketAddr>,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+}
+
+fn load_rules(path: Option<&PathBuf>) -> Result<Vec<vigie_core::alert::AlertRule>> {
+    let Some(path) = path else {
+        return Ok(vigie_core::alert::builtin_rules());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    vigie_core::alert::parse_rules(&path.display().to_string(), &text)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))
+}
+
+pub async fn start(options: ServeOptions) -> Result<Server> {
+    let url = options.database_url()?;
+    let store = Arc::new(Store::open(&url).await?);
+    let estate = load_estate(&options.estate_dir, &store)
+        .await
+        .map_err(|problems| {
+            anyhow::anyhow!("the estate does not load:\n{}", problems.join("\n"))
+        })?;
+    let estate = EstateHandle::new(options.estate_dir.clone(), estate);
+    let rules = Arc::new(load_rules(options.alert_rules.as_ref())?);
+    let metrics = Arc::new(Metrics::default());
+    let pipeline = Pipeline::start(store.clone(), estate.clone(), rules, metrics.clone()).await?;
+    let now = crate::clock::now_ms();
+    store.revoke_tokens_named(STARTUP_TOKEN_NAME, now).await?;
+    let admin = issue_token(&store, STARTUP_TOKEN_NAME, Role::Admin, None, now).await?;
+    let state = AppState {
+        store: store.clone(),
+        pipeline: pipeline.clone(),
+        auth: Authenticator::new(store.clone()),
+        estate: estate.clone(),
+        metrics,
+    };
+
+    let resolver: syslog::Resolver = {
+        let estate = estate.clone();
+        Arc::new(move |address, hostname| {
+            estate
+                .current()
+                .1
+                .find_sender(Some(address), hostname)
+                .map(|found| syslog::SenderMatch {
+                    client: found.client,
+                    asset: Some(found.asset),
+                })
+        })
+    };
+    let (stop, stopped) = watch::channel(false);
+    let mut syslog_udp = None;
+    if let Some(addr) = options.syslog_udp {
+        let socket = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind syslog UDP {addr}"))?;
+        syslog_udp = Some(socket.local_addr()?);
+        let task = syslog::serve_udp(
+            socket,
+            pipeline.event_sink(crate::clock::now_ms),
+            resolver.clone(),
+            crate::clock::now_ms,
+        );
+        spawn_until(stopped.clone(), task);
+    }
+    let mut syslog_tcp = None;
+    if let Some(addr) = options.syslog_tcp {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind syslog TCP {addr}"))?;
+        syslog_tcp = Some(listener.local_addr()?);
+        let task = syslog::serve_tcp(
+            listener,
+            pipeline.event_sink(crate::clock::now_ms),
+            resolver.clone(),
+            crate::clock::now_ms,
+        );
+        spawn_until(stopped.clone(), task);
+    }
+
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone());
+    let mut http_stopped = stopped.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    Ok(Server {
+        addr,
+        admin_token: admin.token,
+        syslog_udp,
+        syslog_tcp,
+        state,
+        stop,
+        http,
+    })
+}
+
+fn spawn_until<F>(mut stopped: watch::Receiver<bool>, task: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = task => {}
+            _ = stopped.wait_for(|stop| *stop) => {}
+        }
+    });
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Re-reads the estate files (and the objects created through the API) and swaps the
+    /// estate in if it loads; on any problem the running estate stays as it was.
+    pub async fn reload(&self) -> Result<(), Vec<String>> {
+        self.state.estate.reload(&self.state.store).await
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and closes the store.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.http.await.context("HTTP task failed")??;
+        self.state.store.close().await;
+        Ok(())
+    }
+
+    /// Serves until Ctrl-C or SIGTERM; reloads the estate on SIGHUP.
+    pub async fn run_until_signalled(self) -> Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => match self.reload().await {
+                    Ok(()) => tracing::info!("estate reloaded (SIGHUP)"),
+                    Err(problems) => tracing::error!(problems = %problems.join("; "), "estate reload refused; the running estate is kept"),
+                },
+                _ = tokio::signal::ctrl_c() => break,
+                _ = terminate.recv() => break,
+            }
+        }
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}

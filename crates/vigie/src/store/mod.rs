@@ -1,0 +1,686 @@
+//! The durable store: SQLite (the embedded default) or PostgreSQL, behind one `Store`.
+//!
+//! Invariants guarded here:
+//! - every read that returns client data takes a `Scope` and filters on `client_id` in SQL,
+//!   so a client's token can never read another client's rows, whatever the handler does;
+//! - a `WriteBatch` is one transaction: events, alerts, incidents, timeline and change-feed
+//!   rows of a batch are on disk together (SQLite WAL with `synchronous=FULL`, PostgreSQL
+//!   commit) or not at all;
+//! - nothing outside this module writes SQL. The two engines share the statements in `sql/`
+//!   (sqlx's `Any` driver with `$N` placeholders works on both); they differ in connection
+//!   set-up and in their migration files.
+
+mod migrate;
+mod rows;
+pub mod scratch;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use vigie_core::event::{Severity, StoredEvent};
+use vigie_core::incident::model::{
+    Alert, AlertStatus, Incident, IncidentStatus, Priority, TimelineEntry,
+};
+
+pub use rows::{Change, TokenRecord};
+
+/// Which engine a `Store` talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Whose data a query may return. Handlers derive it from the caller's token; the store
+/// applies it in SQL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Client(String),
+}
+
+impl Scope {
+    pub fn allows(&self, client: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Client(own) => own == client,
+        }
+    }
+
+    /// Narrows a scope by an explicit client filter: a client token asking for another
+    /// client gets a scope that matches nothing rather than an error that would confirm the
+    /// other client exists.
+    pub fn narrow(&self, client: Option<&str>) -> Scope {
+        match (self, client) {
+            (Scope::All, Some(c)) => Scope::Client(c.to_owned()),
+            (Scope::Client(own), Some(c)) if own != c => Scope::Client(String::new()),
+            _ => self.clone(),
+        }
+    }
+}
+
+/// Everything one pipeline batch writes, committed in one transaction.
+#[derive(Default, Debug)]
+pub struct WriteBatch {
+    pub events: Vec<StoredEvent>,
+    pub alerts: Vec<Alert>,
+    pub incidents: Vec<Incident>,
+    pub timeline: Vec<(i64, TimelineEntry)>,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct EventFilter {
+    pub asset: Option<String>,
+    pub min_severity: Option<Severity>,
+    pub source: Option<String>,
+    pub kind: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Case-sensitive substring of the message.
+    pub text: Option<String>,
+    /// Only events with an id below this one (pagination, newest first).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct IncidentFilter {
+    pub statuses: Vec<IncidentStatus>,
+    pub priorities: Vec<Priority>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    pub incident_id: Option<i64>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// What the pipeline needs to resume after a restart.
+#[derive(Debug, Default)]
+pub struct OpenState {
+    pub incidents: Vec<Incident>,
+    pub alerts: Vec<Alert>,
+    pub next_event_id: i64,
+    pub next_alert_id: i64,
+    pub next_incident_id: i64,
+    pub next_timeline_id: i64,
+    pub next_change_seq: i64,
+}
+
+/// One estate object kept by the store (created through the API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EstateObject {
+    pub kind: String,
+    pub client_id: String,
+    pub object_id: String,
+    pub body: Value,
+}
+
+pub struct Store {
+    engine: Engine,
+    /// The single writer's connection (SQLite allows one writer; PostgreSQL shares the pool).
+    writer: AnyPool,
+    readers: AnyPool,
+    metrics: crate::metrics::StoreMetrics,
+}
+
+// Events are inserted this many rows per statement: 10 columns × 500 stays far below
+// SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
+const EVENT_ROWS_PER_STATEMENT: usize = 500;
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    /// `sqlite:///path/to/vigie.db` or `postgres://user@host:port/db`.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Engine::Postgres
+        } else {
+            bail!("unsupported database url {url:?}: expected sqlite:// or postgres://");
+        };
+        let (writer, readers) = match engine {
+            Engine::Sqlite => {
+                let url = if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let connect = |max: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                // WAL lets readers run beside the writer; FULL makes every
+                                // commit fsync the WAL, which is what a 2xx promises.
+                                conn.execute(
+                                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                                     PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY; \
+                                     PRAGMA cache_size=-65536",
+                                )
+                                .await?;
+                                Ok(())
+                            })
+                        })
+                        .connect(&url)
+                };
+                let writer = connect(1)
+                    .await
+                    .with_context(|| format!("cannot open SQLite database {url}"))?;
+                // Migrate before readers open, so they see the schema.
+                migrate::run(&writer, engine).await?;
+                let readers = connect(4).await?;
+                (writer, readers)
+            }
+            Engine::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .with_context(|| format!("cannot connect to PostgreSQL at {url}"))?;
+                migrate::run(&pool, engine).await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Store {
+            engine,
+            writer,
+            readers,
+            metrics: crate::metrics::StoreMetrics::default(),
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::StoreMetrics {
+        &self.metrics
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.readers.close().await;
+    }
+
+    // ---- writes -------------------------------------------------------------------------
+
+    /// Commits one batch atomically. On error nothing of the batch is kept.
+    pub async fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
+        let started = Instant::now();
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .context("cannot begin transaction")?;
+        for chunk in batch.events.chunks(EVENT_ROWS_PER_STATEMENT) {
+            let sql = values_statement(
+                "INSERT INTO events (id, client_id, time_ms, received_ms, severity, asset, source, kind, message, extra) VALUES ",
+                10,
+                chunk.len(),
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for stored in chunk {
+                let event = &stored.event;
+                query = query
+                    .bind(stored.id)
+                    .bind(event.client.as_str())
+                    .bind(event.time_ms)
+                    .bind(stored.received_ms)
+                    .bind(event.severity.rank())
+                    .bind(event.asset.as_deref())
+                    .bind(event.source.as_str())
+                    .bind(event.kind.as_str())
+                    .bind(event.message.as_str())
+                    .bind(rows::event_extra(event));
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .context("cannot insert events")?;
+        }
+        for incident in &batch.incidents {
+            sqlx::query(include_str!("sql/upsert_incident.sql"))
+                .bind(incident.id)
+                .bind(incident.client.as_str())
+                .bind(incident.status.as_str())
+                .bind(incident.priority.level())
+                .bind(incident.created_ms)
+                .bind(incident.updated_ms)
+                .bind(serde_json::to_string(incident)?)
+                .execute(&mut *tx)
+                .await
+                .context("cannot write incident")?;
+        }
+        for alert in &batch.alerts {
+            sqlx::query(include_str!("sql/upsert_alert.sql"))
+                .bind(alert.id)
+                .bind(alert.client.as_str())
+                .bind(alert.incident_id)
+                .bind(rows::alert_status_str(alert.status))
+                .bind(alert.severity.rank())
+                .bind(alert.last_seen_ms)
+                .bind(serde_json::to_string(alert)?)
+                .execute(&mut *tx)
+                .await
+                .context("cannot write alert")?;
+        }
+        for (id, entry) in &batch.timeline {
+            sqlx::query(
+                "INSERT INTO timeline (id, incident_id, client_id, time_ms, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(*id)
+            .bind(entry.incident_id)
+            .bind(entry.client.as_str())
+            .bind(entry.time_ms)
+            .bind(serde_json::to_string(entry)?)
+            .execute(&mut *tx)
+            .await
+            .context("cannot write timeline entry")?;
+        }
+        for change in &batch.changes {
+            sqlx::query(
+                "INSERT INTO changes (seq, client_id, time_ms, topic, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(change.seq)
+            .bind(change.client.as_str())
+            .bind(change.time_ms)
+            .bind(change.topic.as_str())
+            .bind(change.body.to_string())
+            .execute(&mut *tx)
+            .await
+            .context("cannot write change")?;
+        }
+        tx.commit().await.context("cannot commit batch")?;
+        self.metrics
+            .record_commit(started.elapsed(), batch.events.len());
+        Ok(())
+    }
+
+    // ---- pipeline state -----------------------------------------------------------------
+
+    pub async fn load_open_state(&self) -> Result<OpenState> {
+        let incidents =
+            sqlx::query("SELECT body FROM incidents WHERE status <> 'closed' ORDER BY id")
+                .fetch_all(&self.readers)
+                .await?
+                .iter()
+                .map(|row| rows::from_body::<Incident>(row))
+                .collect::<Result<Vec<_>>>()?;
+        let alerts = sqlx::query(
+            "SELECT a.body FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+             WHERE i.status <> 'closed' ORDER BY a.id",
+        )
+        .fetch_all(&self.readers)
+        .await?
+        .iter()
+        .map(|row| rows::from_body::<Alert>(row))
+        .collect::<Result<Vec<_>>>()?;
+        let next = |table: &'static str, column: &'static str| {
+            let sql = format!("SELECT COALESCE(MAX({column}), 0) + 1 AS next FROM {table}");
+            let pool = self.readers.clone();
+            async move {
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&pool)
+                    .await?;
+                anyhow::Ok(row.try_get::<i64, _>("next")?)
+            }
+        };
+        Ok(OpenState {
+            incidents,
+            alerts,
+            next_event_id: next("events", "id").await?,
+            next_alert_id: next("alerts", "id").await?,
+            next_incident_id: next("incidents", "id").await?,
+            next_timeline_id: next("timeline", "id").await?,
+            next_change_seq: next("changes", "seq").await?,
+        })
+    }
+
+    // ---- reads, always scoped -------------------------------------------------------------
+
+    pub async fn list_events(
+        &self,
+        scope: &Scope,
+        filter: &EventFilter,
+    ) -> Result<Vec<StoredEvent>> {
+        let mut sql = SqlBuilder::new(
+            "SELECT id, client_id, time_ms, received_ms, severity, asset, source, kind, message, extra FROM events WHERE 1=1",
+        );
+        sql.scope(scope);
+        if let Some(asset) = &filter.asset {
+            sql.and("asset = ", asset.clone());
+        }
+        if let Some(severity) = filter.min_severity {
+            sql.and_i64("severity >= ", severity.rank());
+        }
+        if let Some(source) = &filter.source {
+            sql.and("source = ", source.clone());
+        }
+        if let Some(kind) = &filter.kind {
+            sql.and("kind = ", kind.clone());
+        }
+        if let Some(since) = filter.since_ms {
+            sql.and_i64("time_ms >= ", since);
+        }
+        if let Some(until) = filter.until_ms {
+            sql.and_i64("time_ms < ", until);
+        }
+        if let Some(text) = &filter.text {
+            // strpos/instr rather than LIKE: no escaping of % and _ in what users type.
+            let function = match self.engine {
+                Engine::Sqlite => "instr(message, ",
+                Engine::Postgres => "strpos(message, ",
+            };
+            sql.and_call(function, text.clone(), ") > 0");
+        }
+        if let Some(before) = filter.before_id {
+            sql.and_i64("id < ", before);
+        }
+        sql.tail(" ORDER BY id DESC LIMIT ", filter.limit);
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.iter().map(rows::stored_event).collect()
+    }
+
+    pub async fn count_events(&self, scope: &Scope) -> Result<i64> {
+        let mut sql = SqlBuilder::new("SELECT COUNT(*) AS n FROM events WHERE 1=1");
+        sql.scope(scope);
+        let rows = sql.fetch_all(&self.readers).await?;
+        Ok(rows[0].try_get::<i64, _>("n")?)
+    }
+
+    pub async fn get_incident(&self, scope: &Scope, id: i64) -> Result<Option<Incident>> {
+        let mut sql = SqlBuilder::new("SELECT body FROM incidents WHERE 1=1");
+        sql.scope(scope);
+        sql.and_i64("id = ", id);
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.first().map(rows::from_body).transpose()
+    }
+
+    pub async fn list_incidents(
+        &self,
+        scope: &Scope,
+        filter: &IncidentFilter,
+    ) -> Result<Vec<Incident>> {
+        let mut sql = SqlBuilder::new("SELECT body FROM incidents WHERE 1=1");
+        sql.scope(scope);
+        let statuses = filter
+            .statuses
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
+        sql.and_in("status", statuses);
+        let priorities = filter.priorities.iter().map(|p| p.level()).collect();
+        sql.and_in_i64("priority", priorities);
+        if let Some(before) = filter.before_id {
+            sql.and_i64("id < ", before);
+        }
+        sql.tail(" ORDER BY id DESC LIMIT ", filter.limit);
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.iter().map(rows::from_body).collect()
+    }
+
+    pub async fn get_alert(&self, scope: &Scope, id: i64) -> Result<Option<Alert>> {
+        let mut sql = SqlBuilder::new("SELECT body FROM alerts WHERE 1=1");
+        sql.scope(scope);
+        sql.and_i64("id = ", id);
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.first().map(rows::from_body).transpose()
+    }
+
+    pub async fn list_alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>> {
+        let mut sql = SqlBuilder::new("SELECT body FROM alerts WHERE 1=1");
+        sql.scope(scope);
+        if let Some(status) = filter.status {
+            sql.and("status = ", rows::alert_status_str(status).to_owned());
+        }
+        if let Some(incident) = filter.incident_id {
+            sql.and_i64("incident_id = ", incident);
+        }
+        if let Some(before) = filter.before_id {
+            sql.and_i64("id < ", before);
+        }
+        sql.tail(" ORDER BY id DESC LIMIT ", filter.limit);
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.iter().map(rows::from_body).collect()
+    }
+
+    pub async fn timeline(&self, scope: &Scope, incident_id: i64) -> Result<Vec<TimelineEntry>> {
+        let mut sql = SqlBuilder::new("SELECT body FROM timeline WHERE 1=1");
+        sql.scope(scope);
+        sql.and_i64("incident_id = ", incident_id);
+        sql.tail(" ORDER BY id LIMIT ", 10_000);
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.iter().map(rows::from_body).collect()
+    }
+
+    /// The change feed after `after_seq`, oldest first: what a live-stream client missed.
+    pub async fn changes_since(
+        &self,
+        scope: &Scope,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Change>> {
+        let mut sql =
+            SqlBuilder::new("SELECT seq, client_id, time_ms, topic, body FROM changes WHERE 1=1");
+        sql.scope(scope);
+        sql.and_i64("seq > ", after_seq);
+        sql.tail(" ORDER BY seq LIMIT ", limit);
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.iter().map(rows::change).collect()
+    }
+
+    // ---- tokens -------------------------------------------------------------------------------
+
+    pub async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tokens (id, name, role, client_id, hash, created_ms, revoked_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token.id.as_str())
+        .bind(token.name.as_str())
+        .bind(token.role.as_str())
+        .bind(token.client.as_deref())
+        .bind(token.hash.as_str())
+        .bind(token.created_ms)
+        .bind(token.revoked_ms)
+        .execute(&self.writer)
+        .await
+        .context("cannot store token")?;
+        Ok(())
+    }
+
+    pub async fn find_token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "SELECT id, name, role, client_id, hash, created_ms, revoked_ms FROM tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(rows::token).transpose()
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        sqlx::query("SELECT id, name, role, client_id, hash, created_ms, revoked_ms FROM tokens ORDER BY created_ms, id")
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(rows::token)
+            .collect()
+    }
+
+    /// Marks a token revoked; returns whether a live token was revoked.
+    pub async fn revoke_token(&self, id: &str, now_ms: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
+                .bind(now_ms)
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Revokes every live token of that name (the admin token `vigie serve` prints is
+    /// replaced at each start).
+    pub async fn revoke_tokens_named(&self, name: &str, now_ms: i64) -> Result<u64> {
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_ms = $1 WHERE name = $2 AND revoked_ms IS NULL")
+                .bind(now_ms)
+                .bind(name)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- estate objects created through the API -----------------------------------------------
+
+    pub async fn put_estate_object(&self, object: &EstateObject, now_ms: i64) -> Result<()> {
+        sqlx::query(include_str!("sql/upsert_estate_object.sql"))
+            .bind(object.kind.as_str())
+            .bind(object.client_id.as_str())
+            .bind(object.object_id.as_str())
+            .bind(object.body.to_string())
+            .bind(now_ms)
+            .execute(&self.writer)
+            .await
+            .context("cannot store estate object")?;
+        Ok(())
+    }
+
+    pub async fn list_estate_objects(&self) -> Result<Vec<EstateObject>> {
+        sqlx::query("SELECT kind, client_id, object_id, body FROM estate_objects ORDER BY kind, client_id, object_id")
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(rows::estate_object)
+            .collect()
+    }
+}
+
+/// `INSERT … VALUES ($1, …), ($11, …)` for `rows` rows of `columns` columns.
+fn values_statement(head: &str, columns: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * columns * 6);
+    sql.push_str(head);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// A bind value of a dynamically built query.
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// Builds `WHERE` clauses with hand-numbered `$N` placeholders (sqlx's `QueryBuilder` emits
+/// `?`, which PostgreSQL rejects through the `Any` driver).
+struct SqlBuilder {
+    sql: String,
+    params: Vec<Param>,
+}
+
+impl SqlBuilder {
+    fn new(head: &str) -> SqlBuilder {
+        SqlBuilder {
+            sql: head.to_owned(),
+            params: Vec::new(),
+        }
+    }
+
+    fn placeholder(&mut self, param: Param) -> String {
+        self.params.push(param);
+        format!("${}", self.params.len())
+    }
+
+    fn scope(&mut self, scope: &Scope) {
+        if let Scope::Client(client) = scope {
+            self.and("client_id = ", client.clone());
+        }
+    }
+
+    fn and(&mut self, condition: &str, value: String) {
+        let p = self.placeholder(Param::Text(value));
+        self.sql.push_str(&format!(" AND {condition}{p}"));
+    }
+
+    fn and_i64(&mut self, condition: &str, value: i64) {
+        let p = self.placeholder(Param::Int(value));
+        self.sql.push_str(&format!(" AND {condition}{p}"));
+    }
+
+    fn and_call(&mut self, open: &str, value: String, close: &str) {
+        let p = self.placeholder(Param::Text(value));
+        self.sql.push_str(&format!(" AND {open}{p}{close}"));
+    }
+
+    fn and_in(&mut self, column: &str, values: Vec<String>) {
+        if values.is_empty() {
+            return;
+        }
+        let list: Vec<String> = values
+            .into_iter()
+            .map(|v| self.placeholder(Param::Text(v)))
+            .collect();
+        self.sql
+            .push_str(&format!(" AND {column} IN ({})", list.join(",")));
+    }
+
+    fn and_in_i64(&mut self, column: &str, values: Vec<i64>) {
+        if values.is_empty() {
+            return;
+        }
+        let list: Vec<String> = values
+            .into_iter()
+            .map(|v| self.placeholder(Param::Int(v)))
+            .collect();
+        self.sql
+            .push_str(&format!(" AND {column} IN ({})", list.join(",")));
+    }
+
+    fn tail(&mut self, text: &str, limit: i64) {
+        let p = self.placeholder(Param::Int(limit));
+        self.sql.push_str(text);
+        self.sql.push_str(&p);
+    }
+
+    async fn fetch_all(self, pool: &AnyPool) -> Result<Vec<AnyRow>> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql));
+        for param in self.params {
+            query = match param {
+                Param::Text(text) => query.bind(text),
+                Param::Int(int) => query.bind(int),
+            };
+        }
+        Ok(query.fetch_all(pool).await?)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

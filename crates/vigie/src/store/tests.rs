@@ -1,0 +1,524 @@
+//! The store test suite. Every test is a plain async function over a `Store`; the
+//! `store_suite!` macro runs each of them on SQLite and on PostgreSQL, so that both engines are
+//! held to the same behaviour.
+
+use serde_json::json;
+use vigie_core::event::{Event, Severity, StoredEvent};
+use vigie_core::incident::model::{
+    Alert, AlertStatus, Incident, IncidentStatus, Level, Priority, TimelineEntry, TimelineKind,
+};
+
+use super::scratch::{self, ScratchDatabase};
+use super::*;
+
+async fn sqlite_store() -> (Store, ScratchDatabase) {
+    let db = scratch::sqlite();
+    (Store::open(&db.url).await.expect("sqlite opens"), db)
+}
+
+async fn postgres_store() -> Option<(Store, ScratchDatabase)> {
+    let db = scratch::postgres()
+        .await
+        .expect("the test PostgreSQL is reachable")?;
+    Some((Store::open(&db.url).await.expect("postgres opens"), db))
+}
+
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (store, db) = super::sqlite_store().await;
+                    super::$name(store, &db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some((store, db)) = super::postgres_store().await else { return };
+                    super::$name(store, &db).await;
+                }
+            )*
+        }
+    };
+}
+
+store_suite!(
+    migrations_apply_once_and_reopen_cleanly,
+    events_round_trip_with_every_field,
+    event_reads_are_scoped_to_the_client,
+    event_filters_and_pagination,
+    incidents_alerts_and_timeline_are_scoped,
+    incident_filters_by_status_and_priority,
+    open_state_resumes_ids_and_skips_closed_incidents,
+    a_failed_batch_keeps_nothing,
+    change_feed_is_ordered_and_scoped,
+    tokens_are_found_and_revoked,
+    estate_objects_are_upserted,
+);
+
+fn event(client: &str, id: i64, severity: Severity, message: &str) -> StoredEvent {
+    StoredEvent {
+        id,
+        received_ms: 1_000 + id,
+        event: Event {
+            time_ms: 10_000 + id * 1_000,
+            client: client.into(),
+            asset: Some(format!("srv-{}", id % 3)),
+            source: "http".into(),
+            kind: "log".into(),
+            severity,
+            message: message.into(),
+            fields: serde_json::Map::new(),
+            raw: None,
+            unparsed: false,
+        },
+    }
+}
+
+fn incident(id: i64, client: &str, status: IncidentStatus, priority: Priority) -> Incident {
+    Incident {
+        id,
+        client: client.into(),
+        title: format!("incident {id}"),
+        status,
+        priority,
+        impact: Level::Medium,
+        urgency: Level::High,
+        group_key: "asset=srv-1".into(),
+        assignee: None,
+        assets: vec!["srv-1".into()],
+        alert_count: 1,
+        created_ms: 100,
+        updated_ms: 200,
+        last_signal_ms: 150,
+        acknowledged_ms: None,
+        resolved_ms: None,
+        closed_ms: (status == IncidentStatus::Closed).then_some(300),
+    }
+}
+
+fn alert(id: i64, client: &str, incident_id: i64) -> Alert {
+    Alert {
+        id,
+        client: client.into(),
+        incident_id,
+        fingerprint: format!("fp{id}"),
+        rule: "severity-error".into(),
+        title: "disk full".into(),
+        severity: Severity::Error,
+        asset: Some("srv-1".into()),
+        source: "http".into(),
+        kind: "log".into(),
+        status: AlertStatus::Firing,
+        count: 3,
+        first_seen_ms: 100,
+        last_seen_ms: 150,
+        last_event_id: Some(7),
+        labels: serde_json::Map::new(),
+    }
+}
+
+fn timeline(incident_id: i64, client: &str, text: &str) -> TimelineEntry {
+    TimelineEntry {
+        incident_id,
+        client: client.into(),
+        time_ms: 100,
+        actor: "vigie".into(),
+        kind: TimelineKind::Comment,
+        text: text.into(),
+    }
+}
+
+fn all(limit: i64) -> EventFilter {
+    EventFilter {
+        limit,
+        ..EventFilter::default()
+    }
+}
+
+fn acme() -> Scope {
+    Scope::Client("acme".into())
+}
+
+async fn migrations_apply_once_and_reopen_cleanly(store: Store, db: &ScratchDatabase) {
+    store.close().await;
+    let again = Store::open(&db.url)
+        .await
+        .expect("reopening an up-to-date database works");
+    assert_eq!(again.count_events(&Scope::All).await.unwrap(), 0);
+}
+
+async fn events_round_trip_with_every_field(store: Store, _db: &ScratchDatabase) {
+    let mut stored = event("acme", 1, Severity::Critical, "disk full on /var");
+    stored.event.fields.insert("user".into(), json!("bob"));
+    stored
+        .event
+        .fields
+        .insert("nested".into(), json!({"a": [1, 2]}));
+    stored.event.raw = Some("<10>raw line".into());
+    stored.event.unparsed = true;
+    let plain = event("acme", 2, Severity::Info, "ok");
+    let batch = WriteBatch {
+        events: vec![stored.clone(), plain.clone()],
+        ..WriteBatch::default()
+    };
+    store.write_batch(&batch).await.unwrap();
+    let read = store.list_events(&Scope::All, &all(10)).await.unwrap();
+    assert_eq!(read, vec![plain, stored]);
+}
+
+async fn event_reads_are_scoped_to_the_client(store: Store, _db: &ScratchDatabase) {
+    let batch = WriteBatch {
+        events: vec![
+            event("acme", 1, Severity::Info, "a1"),
+            event("globex", 2, Severity::Info, "g1"),
+            event("acme", 3, Severity::Info, "a2"),
+        ],
+        ..WriteBatch::default()
+    };
+    store.write_batch(&batch).await.unwrap();
+    let acme_events = store.list_events(&acme(), &all(10)).await.unwrap();
+    assert_eq!(
+        acme_events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![3, 1]
+    );
+    assert!(acme_events.iter().all(|e| e.event.client == "acme"));
+    let narrowed = Scope::Client("acme".into()).narrow(Some("globex"));
+    assert!(
+        store
+            .list_events(&narrowed, &all(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.count_events(&acme()).await.unwrap(), 2);
+    assert_eq!(store.count_events(&Scope::All).await.unwrap(), 3);
+}
+
+async fn event_filters_and_pagination(store: Store, _db: &ScratchDatabase) {
+    let events: Vec<StoredEvent> = (1..=20)
+        .map(|id| {
+            let severity = if id % 5 == 0 {
+                Severity::Error
+            } else {
+                Severity::Info
+            };
+            event("acme", id, severity, &format!("message 50% _{id}_"))
+        })
+        .collect();
+    store
+        .write_batch(&WriteBatch {
+            events,
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    let ids = |events: Vec<StoredEvent>| events.iter().map(|e| e.id).collect::<Vec<_>>();
+    let errors = EventFilter {
+        min_severity: Some(Severity::Error),
+        ..all(10)
+    };
+    assert_eq!(
+        ids(store.list_events(&acme(), &errors).await.unwrap()),
+        vec![20, 15, 10, 5]
+    );
+    let text = EventFilter {
+        text: Some("50% _1".into()),
+        ..all(100)
+    };
+    assert_eq!(
+        ids(store.list_events(&acme(), &text).await.unwrap()),
+        vec![19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 1]
+    );
+    let window = EventFilter {
+        since_ms: Some(10_000 + 3_000),
+        until_ms: Some(10_000 + 6_000),
+        ..all(100)
+    };
+    assert_eq!(
+        ids(store.list_events(&acme(), &window).await.unwrap()),
+        vec![5, 4, 3]
+    );
+    let asset = EventFilter {
+        asset: Some("srv-0".into()),
+        ..all(100)
+    };
+    assert_eq!(
+        ids(store.list_events(&acme(), &asset).await.unwrap()),
+        vec![18, 15, 12, 9, 6, 3]
+    );
+    let first_page = store.list_events(&acme(), &all(7)).await.unwrap();
+    let second_page = EventFilter {
+        before_id: first_page.last().map(|e| e.id),
+        ..all(7)
+    };
+    assert_eq!(ids(first_page), vec![20, 19, 18, 17, 16, 15, 14]);
+    assert_eq!(
+        ids(store.list_events(&acme(), &second_page).await.unwrap()),
+        vec![13, 12, 11, 10, 9, 8, 7]
+    );
+}
+
+async fn incidents_alerts_and_timeline_are_scoped(store: Store, _db: &ScratchDatabase) {
+    let batch = WriteBatch {
+        incidents: vec![
+            incident(1, "acme", IncidentStatus::New, Priority::P2),
+            incident(2, "globex", IncidentStatus::New, Priority::P1),
+        ],
+        alerts: vec![alert(1, "acme", 1), alert(2, "globex", 2)],
+        timeline: vec![
+            (1, timeline(1, "acme", "seen")),
+            (2, timeline(2, "globex", "secret")),
+        ],
+        ..WriteBatch::default()
+    };
+    store.write_batch(&batch).await.unwrap();
+    assert_eq!(
+        store.get_incident(&acme(), 1).await.unwrap(),
+        Some(batch.incidents[0].clone())
+    );
+    assert_eq!(store.get_incident(&acme(), 2).await.unwrap(), None);
+    assert_eq!(
+        store.get_incident(&Scope::All, 2).await.unwrap(),
+        Some(batch.incidents[1].clone())
+    );
+    assert_eq!(store.get_alert(&acme(), 2).await.unwrap(), None);
+    assert_eq!(
+        store.get_alert(&acme(), 1).await.unwrap(),
+        Some(batch.alerts[0].clone())
+    );
+    let listed = store
+        .list_incidents(
+            &acme(),
+            &IncidentFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|i| i.id).collect::<Vec<_>>(), vec![1]);
+    let alerts = store
+        .list_alerts(
+            &acme(),
+            &AlertFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(alerts.iter().map(|a| a.id).collect::<Vec<_>>(), vec![1]);
+    assert!(store.timeline(&acme(), 2).await.unwrap().is_empty());
+    assert_eq!(
+        store.timeline(&acme(), 1).await.unwrap(),
+        vec![timeline(1, "acme", "seen")]
+    );
+
+    // An upsert replaces the stored record.
+    let mut acked = incident(1, "acme", IncidentStatus::Acknowledged, Priority::P2);
+    acked.acknowledged_ms = Some(250);
+    store
+        .write_batch(&WriteBatch {
+            incidents: vec![acked.clone()],
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.get_incident(&acme(), 1).await.unwrap(), Some(acked));
+}
+
+async fn incident_filters_by_status_and_priority(store: Store, _db: &ScratchDatabase) {
+    let batch = WriteBatch {
+        incidents: vec![
+            incident(1, "acme", IncidentStatus::New, Priority::P1),
+            incident(2, "acme", IncidentStatus::Acknowledged, Priority::P3),
+            incident(3, "acme", IncidentStatus::Resolved, Priority::P1),
+            incident(4, "acme", IncidentStatus::New, Priority::P4),
+        ],
+        ..WriteBatch::default()
+    };
+    store.write_batch(&batch).await.unwrap();
+    let ids = |filter: IncidentFilter| {
+        let store = &store;
+        async move {
+            store
+                .list_incidents(&acme(), &filter)
+                .await
+                .unwrap()
+                .iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let open = IncidentFilter {
+        statuses: vec![IncidentStatus::New, IncidentStatus::Acknowledged],
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(ids(open).await, vec![4, 2, 1]);
+    let urgent = IncidentFilter {
+        priorities: vec![Priority::P1],
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(ids(urgent).await, vec![3, 1]);
+    let page = IncidentFilter {
+        before_id: Some(3),
+        limit: 1,
+        ..Default::default()
+    };
+    assert_eq!(ids(page).await, vec![2]);
+}
+
+async fn open_state_resumes_ids_and_skips_closed_incidents(store: Store, _db: &ScratchDatabase) {
+    let empty = store.load_open_state().await.unwrap();
+    assert_eq!(
+        (
+            empty.next_event_id,
+            empty.next_alert_id,
+            empty.next_incident_id,
+            empty.next_timeline_id,
+            empty.next_change_seq
+        ),
+        (1, 1, 1, 1, 1)
+    );
+    let batch = WriteBatch {
+        events: vec![event("acme", 41, Severity::Error, "x")],
+        incidents: vec![
+            incident(5, "acme", IncidentStatus::New, Priority::P2),
+            incident(9, "acme", IncidentStatus::Closed, Priority::P2),
+        ],
+        alerts: vec![alert(3, "acme", 5), alert(8, "acme", 9)],
+        timeline: vec![(12, timeline(5, "acme", "t"))],
+        changes: vec![Change {
+            seq: 30,
+            client: "acme".into(),
+            time_ms: 1,
+            topic: "incident".into(),
+            body: json!({}),
+        }],
+    };
+    store.write_batch(&batch).await.unwrap();
+    let state = store.load_open_state().await.unwrap();
+    assert_eq!(state.incidents, vec![batch.incidents[0].clone()]);
+    assert_eq!(state.alerts, vec![batch.alerts[0].clone()]);
+    assert_eq!(
+        (
+            state.next_event_id,
+            state.next_alert_id,
+            state.next_incident_id,
+            state.next_timeline_id,
+            state.next_change_seq
+        ),
+        (42, 9, 10, 13, 31)
+    );
+}
+
+async fn a_failed_batch_keeps_nothing(store: Store, _db: &ScratchDatabase) {
+    store
+        .write_batch(&WriteBatch {
+            events: vec![event("acme", 1, Severity::Info, "first")],
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    // Event 1 again: the primary key refuses it, and the incident written before must go too.
+    let failing = WriteBatch {
+        events: vec![
+            event("acme", 2, Severity::Info, "second"),
+            event("acme", 1, Severity::Info, "dup"),
+        ],
+        incidents: vec![incident(1, "acme", IncidentStatus::New, Priority::P1)],
+        ..WriteBatch::default()
+    };
+    assert!(store.write_batch(&failing).await.is_err());
+    assert_eq!(store.count_events(&Scope::All).await.unwrap(), 1);
+    assert_eq!(store.get_incident(&Scope::All, 1).await.unwrap(), None);
+}
+
+async fn change_feed_is_ordered_and_scoped(store: Store, _db: &ScratchDatabase) {
+    let changes: Vec<Change> = (1..=6)
+        .map(|seq| Change {
+            seq,
+            client: if seq % 2 == 0 {
+                "acme".into()
+            } else {
+                "globex".into()
+            },
+            time_ms: seq,
+            topic: "incident".into(),
+            body: json!({ "seq": seq }),
+        })
+        .collect();
+    store
+        .write_batch(&WriteBatch {
+            changes: changes.clone(),
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    let seqs = |c: Vec<Change>| c.iter().map(|c| c.seq).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(store.changes_since(&acme(), 0, 100).await.unwrap()),
+        vec![2, 4, 6]
+    );
+    assert_eq!(
+        seqs(store.changes_since(&acme(), 2, 100).await.unwrap()),
+        vec![4, 6]
+    );
+    assert_eq!(
+        seqs(store.changes_since(&Scope::All, 3, 2).await.unwrap()),
+        vec![4, 5]
+    );
+    assert_eq!(
+        store.changes_since(&Scope::All, 0, 1).await.unwrap()[0],
+        changes[0]
+    );
+}
+
+async fn tokens_are_found_and_revoked(store: Store, _db: &ScratchDatabase) {
+    let token = TokenRecord {
+        id: "0123456789ab".into(),
+        name: "ingest-acme".into(),
+        role: "ingest".into(),
+        client: Some("acme".into()),
+        hash: "$argon2id$…".into(),
+        created_ms: 5,
+        revoked_ms: None,
+    };
+    store.insert_token(&token).await.unwrap();
+    assert_eq!(
+        store.find_token("0123456789ab").await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(store.find_token("missing").await.unwrap(), None);
+    assert!(store.revoke_token("0123456789ab", 9).await.unwrap());
+    assert!(
+        !store.revoke_token("0123456789ab", 10).await.unwrap(),
+        "revoking twice reports nothing revoked"
+    );
+    let revoked = store.find_token("0123456789ab").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_ms, Some(9));
+    assert_eq!(store.list_tokens().await.unwrap(), vec![revoked]);
+}
+
+async fn estate_objects_are_upserted(store: Store, _db: &ScratchDatabase) {
+    let object = EstateObject {
+        kind: "asset".into(),
+        client_id: "acme".into(),
+        object_id: "srv-9".into(),
+        body: json!({"id": "srv-9", "kind": "host"}),
+    };
+    store.put_estate_object(&object, 1).await.unwrap();
+    let changed = EstateObject {
+        body: json!({"id": "srv-9", "kind": "host", "criticality": 5}),
+        ..object
+    };
+    store.put_estate_object(&changed, 2).await.unwrap();
+    assert_eq!(store.list_estate_objects().await.unwrap(), vec![changed]);
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real server on 127.0.0.1:0 (in-process, or the real binary where a
+//! process must die), real HTTP, real sockets, a real SQLite file and a real PostgreSQL.
+
+mod support;
+
+mod durability;
+mod incidents;
+mod ingest;
+mod isolation;
+mod stream;
+mod syslog;

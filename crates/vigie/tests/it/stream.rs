@@ -1,0 +1,83 @@
+//! The live stream: changes arrive as they commit, and a reconnect with `Last-Event-ID`
+//! resumes without gap or duplicate.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::on_both_engines;
+use crate::support::{SseReader, TestServer};
+
+on_both_engines!(the_stream_carries_changes_and_resumes_after_a_reconnect);
+
+async fn the_stream_carries_changes_and_resumes_after_a_reconnect(server: &TestServer) {
+    let operator = server.token("operator", None).await;
+    let mut live = SseReader::open(server, &operator, None).await;
+    let (status, _) = server
+        .ingest(&server.admin, json!([{"client": "acme-industrie", "asset": "lyo-mes01", "severity": "critical", "message": "MES down"}]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let created = live.until("incident", |i| i["status"] == "new").await;
+    let incident_id = created.data["id"].as_i64().unwrap();
+    let alert = live.until("alert", |a| a["title"] == "MES down").await;
+    assert_eq!(alert.data["incident_id"], incident_id);
+    let timeline = live.until("timeline", |t| t["kind"] == "created").await;
+    let last_seen = timeline.id.unwrap();
+    drop(live);
+
+    // While nobody listens: an acknowledgement and a comment.
+    server
+        .post(
+            &operator,
+            &format!("/api/v1/incidents/{incident_id}/ack"),
+            json!({}),
+        )
+        .await;
+    server
+        .post(
+            &operator,
+            &format!("/api/v1/incidents/{incident_id}/comment"),
+            json!({"text": "on it"}),
+        )
+        .await;
+
+    let mut resumed = SseReader::open(server, &operator, Some(last_seen)).await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let message = resumed.next().await;
+        assert!(message.id.unwrap() > last_seen, "no change is sent twice");
+        seen.push((
+            message.event.clone(),
+            message
+                .data
+                .get("status")
+                .or(message.data.get("kind"))
+                .cloned(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("incident".into(), Some(json!("acknowledged"))),
+            ("timeline".into(), Some(json!("acknowledged"))),
+            ("incident".into(), Some(json!("acknowledged"))),
+            ("timeline".into(), Some(json!("comment"))),
+        ]
+    );
+    // And then live again, on the same connection.
+    server
+        .post(
+            &operator,
+            &format!("/api/v1/incidents/{incident_id}/resolve"),
+            json!({}),
+        )
+        .await;
+    let resolved = resumed
+        .until("incident", |i| i["status"] == "resolved")
+        .await;
+    assert_eq!(resolved.data["id"], incident_id);
+
+    let (status, body) = server
+        .get(&operator, "/api/v1/stream?last_event_id=abc")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
