@@ -79,7 +79,11 @@ fn body(client: &str, assets: &[String], batch: usize, round: u64) -> Vec<u8> {
     for i in 0..batch {
         let n = round as usize * batch + i;
         let asset = &assets[n % assets.len()];
-        let severity = if n % 500 == 0 { "error" } else { "info" };
+        let severity = if n.is_multiple_of(500) {
+            "error"
+        } else {
+            "info"
+        };
         let line = format!(
             "{{\"client\":\"{client}\",\"asset\":\"{asset}\",\"severity\":\"{severity}\",\"source\":\"bench\",\"kind\":\"auth\",\
              \"message\":\"sshd[{pid}]: Accepted publickey for svc{user} from 127.0.{a}.{b} port {port} ssh2\",\"user\":\"svc{user}\",\"seq\":{n}}}\n",
@@ -123,6 +127,7 @@ async fn ingest(
         alert_rules: None,
         syslog_udp: None,
         syslog_tcp: None,
+        max_queued_events: crate::pipeline::DEFAULT_MAX_QUEUED_EVENTS,
     })
     .await?;
     let store_name =
@@ -215,6 +220,7 @@ async fn ingest(
     let acknowledged = acknowledged.load(Ordering::Relaxed);
     let on_disk = server.state.store.count_events(&Scope::All).await? - before;
     let (_, peak) = memory_kib();
+    let (commits, commit_mean) = server.state.store.metrics().commit_latency.summary();
     server.shutdown().await?;
     let _ = std::fs::remove_dir_all(&temp);
 
@@ -254,6 +260,11 @@ async fn ingest(
         percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
         percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+    );
+    println!(
+        "  store: {commits} commits, {:.0} events and {:.1} ms each on average",
+        on_disk as f64 / commits.max(1) as f64,
+        commit_mean.as_secs_f64() * 1000.0
     );
     println!(
         "  memory: steady-state RSS {} to {} MiB, peak {} MiB",

@@ -22,6 +22,8 @@ pub struct ConfigFile {
     pub alert_rules: Option<PathBuf>,
     #[serde(default)]
     pub syslog: SyslogSettings,
+    /// Events accepted and not yet committed, at most; beyond it ingest answers 503.
+    pub max_queued_events: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

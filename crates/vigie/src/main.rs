@@ -195,6 +195,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .then(|| syslog_udp.or(config.syslog.udp).unwrap_or(default_syslog)),
                 syslog_tcp: syslog_on
                     .then(|| syslog_tcp.or(config.syslog.tcp).unwrap_or(default_syslog)),
+                max_queued_events: config
+                    .max_queued_events
+                    .unwrap_or(vigie::pipeline::DEFAULT_MAX_QUEUED_EVENTS),
             };
             let store_name = options.database_url()?;
             let server = vigie::server::start(options.clone()).await?;

@@ -28,6 +28,16 @@ impl Histogram {
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// Observations so far and their mean.
+    pub fn summary(&self) -> (u64, Duration) {
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_micros.load(Ordering::Relaxed);
+        (
+            count,
+            Duration::from_micros(sum.checked_div(count).unwrap_or(0)),
+        )
+    }
+
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         let mut cumulative = 0;

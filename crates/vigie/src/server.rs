@@ -31,6 +31,8 @@ pub struct ServeOptions {
     pub alert_rules: Option<PathBuf>,
     pub syslog_udp: Option<SocketAddr>,
     pub syslog_tcp: Option<SocketAddr>,
+    /// Events accepted and not yet committed, at most (see `pipeline`).
+    pub max_queued_events: usize,
 }
 
 impl ServeOptions {
@@ -81,7 +83,14 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
     let estate = EstateHandle::new(options.estate_dir.clone(), estate);
     let rules = Arc::new(load_rules(options.alert_rules.as_ref())?);
     let metrics = Arc::new(Metrics::default());
-    let pipeline = Pipeline::start(store.clone(), estate.clone(), rules, metrics.clone()).await?;
+    let pipeline = Pipeline::start(
+        store.clone(),
+        estate.clone(),
+        rules,
+        metrics.clone(),
+        options.max_queued_events,
+    )
+    .await?;
     let now = crate::clock::now_ms();
     store.revoke_tokens_named(STARTUP_TOKEN_NAME, now).await?;
     let admin = issue_token(&store, STARTUP_TOKEN_NAME, Role::Admin, None, now).await?;

@@ -63,8 +63,9 @@ client's object exists; a `client` filter naming another client gives an empty l
 
 **Conventions.** Times are epoch milliseconds, UTC (`*_ms` fields); ids of events, incidents and \
 alerts are integers that grow with time. Lists are newest first and paged with `limit` (1 to \
-1000, default 100) and `before`: pass the previous page's `next_before`, which is `null` on the \
-last page. Unknown query parameters and unknown body fields are refused with `400`.";
+1000, default 100) and `before`: pass the previous page's `next_before`, which is `null` once a \
+page comes back shorter than `limit`. Unknown query parameters (on operations that take some) \
+and unknown body fields are refused with `400`.";
 
 const ROLE_NOTE_READ_ANY: &str = "Any role; `client` and `ingest` tokens see their own client \
 only, and another client's object answers 404.";
@@ -117,7 +118,7 @@ fn page_of(key: &str, item: &str) -> Value {
             "next_before": {
                 "type": ["integer", "null"],
                 "format": "int64",
-                "description": "The `before` of the next page, or null when this page is the last (fewer than `limit` items).",
+                "description": "The `before` of the next page (the last item's id), or null when this page holds fewer than `limit` items.",
             },
         },
     })
@@ -654,7 +655,7 @@ fn list_assets() -> Value {
             "parameters": [
                 parameter("ClientFilter"),
                 {"name": "tag", "in": "query", "description": "Only assets carrying this tag.", "schema": {"type": "string"}},
-                {"name": "kind", "in": "query", "description": "Only assets of this kind.", "schema": schema("AssetKind")},
+                {"name": "kind", "in": "query", "description": "Only assets of this kind; any other value matches nothing.", "schema": schema("AssetKind")},
             ],
             "responses": {"200": json_response("The assets.", json!({
                 "type": "object",

@@ -108,9 +108,17 @@ async fn feed(
     subscribers
         .stream_subscribers
         .fetch_add(1, Ordering::Relaxed);
+    // Without a resume point the stream starts at the newest change: what the client sees
+    // is everything after it, and a lagging subscriber catches up from there.
     let mut last = match resume_after {
         Some(after) => replay(&state, &scope, after, &out).await,
-        None => Some(0),
+        None => match state.store.last_change_seq().await {
+            Ok(newest) => Some(newest),
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "cannot read the change feed");
+                None
+            }
+        },
     };
     while let Some(sent) = last {
         last = match live.recv().await {

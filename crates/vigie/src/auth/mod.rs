@@ -1,9 +1,10 @@
 //! API tokens: creation, hashing and verification, and the caller's role and scope.
 //!
 //! A token reads `vg_<id>_<secret>`. The store keeps the id and an Argon2id hash of the
-//! secret, never the secret. Verifying Argon2 costs tens of milliseconds by design, so a
-//! verified token is remembered in memory for `CACHE_FOR`; revoking through the API forgets
-//! it at once, revoking through the CLI takes effect within `CACHE_FOR`.
+//! secret, never the secret. Verifying Argon2 costs tens of milliseconds and 19 MiB by design,
+//! so a token is verified once per process and then remembered; every `CACHE_FOR` the store is
+//! asked again whether the token is still live (a cheap lookup by id). Revoking through the
+//! API forgets the token at once; revoking through the CLI takes effect within `CACHE_FOR`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -150,6 +151,10 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
 pub struct Authenticator {
     store: Arc<Store>,
     verified: Arc<Mutex<HashMap<String, (Caller, Instant)>>>,
+    /// One Argon2 verification at a time: a burst of requests with a new token costs one
+    /// verification, not one each (19 MiB and tens of milliseconds apiece), and guessing
+    /// secrets can take at most one core.
+    verifying: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Authenticator {
@@ -157,19 +162,38 @@ impl Authenticator {
         Authenticator {
             store,
             verified: Arc::new(Mutex::new(HashMap::new())),
+            verifying: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
     /// The caller behind a bearer token, or `None` for an unknown, malformed or revoked one.
     pub async fn verify(&self, token: &str) -> Result<Option<Caller>> {
-        if let Some((caller, at)) = self.lock().get(token)
-            && at.elapsed() < CACHE_FOR
-        {
-            return Ok(Some(caller.clone()));
+        let known = self.lock().get(token).cloned();
+        if let Some((caller, checked)) = known {
+            if checked.elapsed() < CACHE_FOR {
+                return Ok(Some(caller));
+            }
+            let live = self
+                .store
+                .find_token(&caller.token_id)
+                .await?
+                .is_some_and(|record| record.revoked_ms.is_none());
+            let mut verified = self.lock();
+            if live {
+                verified.insert(token.to_owned(), (caller.clone(), Instant::now()));
+                return Ok(Some(caller));
+            }
+            verified.remove(token);
+            return Ok(None);
         }
         let Some((id, secret)) = split_token(token) else {
             return Ok(None);
         };
+        let _verifying = self.verifying.lock().await;
+        // Another request may have verified this token while this one waited.
+        if let Some((caller, _)) = self.lock().get(token) {
+            return Ok(Some(caller.clone()));
+        }
         let Some(record) = self.store.find_token(id).await? else {
             return Ok(None);
         };
@@ -199,7 +223,8 @@ impl Authenticator {
         };
         let mut verified = self.lock();
         if verified.len() >= CACHE_MAX {
-            verified.retain(|_, (_, at)| at.elapsed() < CACHE_FOR);
+            // Rarely reached (one entry per live token): start over rather than grow.
+            verified.clear();
         }
         verified.insert(token.to_owned(), (caller.clone(), Instant::now()));
         Ok(Some(caller))

@@ -32,6 +32,7 @@ pub async fn post_events(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Admin, Role::Operator, Role::Ingest], "send events")?;
     let received_ms = crate::clock::now_ms();
+    let slot = state.pipeline.body_slot().await.map_err(pipeline_error)?;
     let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
         ApiError::too_large(format!(
             "the body is over {MAX_BODY_BYTES} bytes: split the batch"
@@ -63,17 +64,26 @@ pub async fn post_events(
             .batches_rejected
             .fetch_add(1, Ordering::Relaxed);
     })?;
+    drop(slot);
     let count = parsed.len();
-    match state.pipeline.ingest(parsed, received_ms).await {
-        Ok(receipt) => Ok(Json(json!({
-            "accepted": count,
-            "first_id": receipt.first_id,
-        }))),
-        Err(PipelineError::Overloaded) => Err(ApiError::overloaded(
-            "the ingest queue is full: retry in a second",
-        )),
-        Err(error @ PipelineError::TooLarge(_)) => Err(ApiError::too_large(error.to_string())),
-        Err(error) => Err(ApiError::internal(error.to_string())),
+    let receipt = state
+        .pipeline
+        .ingest(parsed, received_ms)
+        .await
+        .map_err(pipeline_error)?;
+    Ok(Json(json!({
+        "accepted": count,
+        "first_id": receipt.first_id,
+    })))
+}
+
+fn pipeline_error(error: PipelineError) -> ApiError {
+    match error {
+        PipelineError::Overloaded => {
+            ApiError::overloaded("the ingest queue is full: retry in a second")
+        }
+        error @ PipelineError::TooLarge(..) => ApiError::too_large(error.to_string()),
+        error => ApiError::internal(error.to_string()),
     }
 }
 

@@ -10,7 +10,7 @@
 //! - a caller is answered `Ok` only after the transaction holding its events committed;
 //! - the in-memory `IncidentBook` never runs ahead of the store: when a commit fails, the
 //!   book and the id counters are rebuilt from what the store holds;
-//! - memory is bounded: at most `MAX_QUEUED_EVENTS` events wait; beyond that, ingest is
+//! - memory is bounded: at most `max_queued` events (default `DEFAULT_MAX_QUEUED_EVENTS`) wait; beyond that, ingest is
 //!   refused (`Overloaded`, a 503 at the HTTP edge) instead of queueing without end.
 
 use std::collections::BTreeMap;
@@ -29,8 +29,12 @@ use crate::estate::EstateHandle;
 use crate::metrics::Metrics;
 use crate::store::{Change, Store, WriteBatch};
 
-/// Events waiting for their commit, at most. Each holds a permit of the pipeline's semaphore.
-pub const MAX_QUEUED_EVENTS: usize = 400_000;
+/// Events waiting for their commit, at most, unless configured otherwise. Each holds a permit
+/// of the pipeline's semaphore.
+pub const DEFAULT_MAX_QUEUED_EVENTS: usize = 200_000;
+/// Ingest requests reading or parsing their body at once, at most: bounds the memory that
+/// bodies take before their events are admitted.
+const BODY_SLOTS: usize = 4;
 /// A group commit takes jobs until it holds this many events (or the queue is empty).
 const GROUP_COMMIT_EVENTS: usize = 50_000;
 /// How long an ingest call waits for queue room before it is refused.
@@ -41,8 +45,8 @@ const TICK_EVERY: Duration = Duration::from_secs(15);
 pub enum PipelineError {
     #[error("the ingest queue is full: retry later")]
     Overloaded,
-    #[error("batch of {0} events is larger than the queue ({MAX_QUEUED_EVENTS})")]
-    TooLarge(usize),
+    #[error("a batch of {0} events is larger than the whole ingest queue ({1}): split it")]
+    TooLarge(usize, usize),
     #[error("the store did not commit: {0}")]
     Store(String),
     #[error(transparent)]
@@ -76,6 +80,8 @@ enum Job {
 pub struct Pipeline {
     jobs: mpsc::Sender<Job>,
     permits: Arc<Semaphore>,
+    body_slots: Arc<Semaphore>,
+    max_queued: usize,
     changes: broadcast::Sender<Arc<Change>>,
     metrics: Arc<Metrics>,
 }
@@ -87,6 +93,7 @@ impl Pipeline {
         estate: EstateHandle,
         rules: Arc<Vec<AlertRule>>,
         metrics: Arc<Metrics>,
+        max_queued: usize,
     ) -> anyhow::Result<Pipeline> {
         let (jobs, queue) = mpsc::channel(4096);
         let (changes, _) = broadcast::channel(8192);
@@ -105,19 +112,36 @@ impl Pipeline {
         });
         Ok(Pipeline {
             jobs,
-            permits: Arc::new(Semaphore::new(MAX_QUEUED_EVENTS)),
+            permits: Arc::new(Semaphore::new(max_queued)),
+            body_slots: Arc::new(Semaphore::new(BODY_SLOTS)),
+            max_queued,
             changes,
             metrics,
         })
     }
 
     async fn admit(&self, count: usize) -> Result<OwnedSemaphorePermit, PipelineError> {
-        if count > MAX_QUEUED_EVENTS {
-            return Err(PipelineError::TooLarge(count));
+        if count > self.max_queued {
+            return Err(PipelineError::TooLarge(count, self.max_queued));
         }
-        let count = u32::try_from(count).map_err(|_| PipelineError::TooLarge(count))?;
+        let count =
+            u32::try_from(count).map_err(|_| PipelineError::TooLarge(count, self.max_queued))?;
         let acquire = self.permits.clone().acquire_many_owned(count);
         match tokio::time::timeout(ADMISSION_WAIT, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(PipelineError::Stopped),
+            Err(_) => {
+                self.metrics
+                    .ingest_overloaded
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(PipelineError::Overloaded)
+            }
+        }
+    }
+
+    /// A slot to read and parse one ingest body in, or `Overloaded` after a short wait.
+    pub async fn body_slot(&self) -> Result<OwnedSemaphorePermit, PipelineError> {
+        match tokio::time::timeout(ADMISSION_WAIT, self.body_slots.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(PipelineError::Stopped),
             Err(_) => {
@@ -273,7 +297,9 @@ impl Writer {
     async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut jobs = Vec::new();
         loop {
-            if queue.recv_many(&mut jobs, 64).await == 0 {
+            // One job first, then whatever else waits, up to the group bound: a group never
+            // grows past `GROUP_COMMIT_EVENTS` by more than one job.
+            if queue.recv_many(&mut jobs, 1).await == 0 {
                 return;
             }
             // Group commit: take what else is waiting, up to a bound.

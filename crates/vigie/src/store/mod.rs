@@ -155,30 +155,32 @@ impl Store {
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                let connect = |max: u32| {
+                // The writer's page cache holds the hot index pages of the event tables; the
+                // readers serve pages of results and need less.
+                let connect = |max: u32, cache_kib: i64| {
                     AnyPoolOptions::new()
                         .max_connections(max)
-                        .after_connect(|conn, _| {
+                        .after_connect(move |conn, _| {
                             Box::pin(async move {
                                 // WAL lets readers run beside the writer; FULL makes every
                                 // commit fsync the WAL, which is what a 2xx promises.
-                                conn.execute(
+                                let pragmas = format!(
                                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
                                      PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY; \
-                                     PRAGMA cache_size=-65536",
-                                )
-                                .await?;
+                                     PRAGMA cache_size=-{cache_kib}"
+                                );
+                                conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
                                 Ok(())
                             })
                         })
                         .connect(&url)
                 };
-                let writer = connect(1)
+                let writer = connect(1, 65_536)
                     .await
                     .with_context(|| format!("cannot open SQLite database {url}"))?;
                 // Migrate before readers open, so they see the schema.
                 migrate::run(&writer, engine).await?;
-                let readers = connect(4).await?;
+                let readers = connect(4, 8_192).await?;
                 (writer, readers)
             }
             Engine::Postgres => {
@@ -322,7 +324,7 @@ impl Store {
                 .fetch_all(&self.readers)
                 .await?
                 .iter()
-                .map(|row| rows::from_body::<Incident>(row))
+                .map(rows::from_body::<Incident>)
                 .collect::<Result<Vec<_>>>()?;
         let alerts = sqlx::query(
             "SELECT a.body FROM alerts a JOIN incidents i ON i.id = a.incident_id \
@@ -331,7 +333,7 @@ impl Store {
         .fetch_all(&self.readers)
         .await?
         .iter()
-        .map(|row| rows::from_body::<Alert>(row))
+        .map(rows::from_body::<Alert>)
         .collect::<Result<Vec<_>>>()?;
         let next = |table: &'static str, column: &'static str| {
             let sql = format!("SELECT COALESCE(MAX({column}), 0) + 1 AS next FROM {table}");
@@ -485,6 +487,14 @@ impl Store {
         sql.tail(" ORDER BY seq LIMIT ", limit);
         let rows = sql.fetch_all(&self.readers).await?;
         rows.iter().map(rows::change).collect()
+    }
+
+    /// The newest change's sequence number (0 when there is none).
+    pub async fn last_change_seq(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(row.try_get::<i64, _>("seq")?)
     }
 
     // ---- tokens -------------------------------------------------------------------------------

@@ -289,6 +289,17 @@ async fn bad_tokens_and_bodies_get_clear_errors(server: &TestServer) {
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
+    // The test server's queue holds 5,000 events: a bigger batch could never be admitted.
+    let batch: String = (0..5_001)
+        .map(|i| format!("{{\"client\":\"acme-industrie\",\"message\":\"{i}\"}}\n"))
+        .collect();
+    let (status, body) = server.ingest_raw(&server.admin, batch, &[]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        body["error"]["message"],
+        "a batch of 5001 events is larger than the whole ingest queue (5000): split it"
+    );
+
     let (status, body) = server.get(&server.admin, "/api/v1/events?limit=5000").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(

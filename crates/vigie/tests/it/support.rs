@@ -43,6 +43,7 @@ pub async fn serve(engine: Engine) -> Option<TestServer> {
         alert_rules: None,
         syslog_udp: Some("127.0.0.1:0".parse().unwrap()),
         syslog_tcp: Some("127.0.0.1:0".parse().unwrap()),
+        max_queued_events: 5_000,
     })
     .await
     .expect("the server starts");
