@@ -32,7 +32,15 @@ pub async fn post_events(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Admin, Role::Operator, Role::Ingest], "send events")?;
     let received_ms = crate::clock::now_ms();
-    let slot = state.pipeline.body_slot().await.map_err(pipeline_error)?;
+    let slot = match state.pipeline.body_slot().await {
+        Ok(slot) => slot,
+        Err(error) => {
+            // Read the body away before answering: a client still sending when the answer
+            // comes would see a broken connection instead of the 503 that tells it to retry.
+            drain(body).await;
+            return Err(pipeline_error(error));
+        }
+    };
     let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
         ApiError::too_large(format!(
             "the body is over {MAX_BODY_BYTES} bytes: split the batch"
@@ -64,17 +72,29 @@ pub async fn post_events(
             .batches_rejected
             .fetch_add(1, Ordering::Relaxed);
     })?;
-    drop(slot);
     let count = parsed.len();
     let receipt = state
         .pipeline
-        .ingest(parsed, received_ms)
+        .ingest(parsed, received_ms, Some(slot))
         .await
         .map_err(pipeline_error)?;
     Ok(Json(json!({
         "accepted": count,
         "first_id": receipt.first_id,
     })))
+}
+
+/// Reads and discards a body, up to the size limit.
+async fn drain(body: Body) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len();
+        if seen > MAX_BODY_BYTES {
+            break;
+        }
+    }
 }
 
 fn pipeline_error(error: PipelineError) -> ApiError {

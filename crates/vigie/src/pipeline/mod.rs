@@ -34,11 +34,11 @@ use crate::store::{Change, Store, WriteBatch};
 pub const DEFAULT_MAX_QUEUED_EVENTS: usize = 200_000;
 /// Ingest requests reading or parsing their body at once, at most: bounds the memory that
 /// bodies take before their events are admitted.
-const BODY_SLOTS: usize = 4;
+const BODY_SLOTS: usize = 8;
 /// A group commit takes jobs until it holds this many events (or the queue is empty).
 const GROUP_COMMIT_EVENTS: usize = 50_000;
-/// How long an ingest call waits for queue room before it is refused.
-const ADMISSION_WAIT: Duration = Duration::from_millis(500);
+/// How long an ingest call waits for queue room, or for a body slot, before it is refused.
+const ADMISSION_WAIT: Duration = Duration::from_secs(2);
 const TICK_EVERY: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
@@ -154,12 +154,17 @@ impl Pipeline {
     }
 
     /// Queues events and waits until they are committed.
+    /// `body_slot`, when given, is released once the events are admitted to the queue: a
+    /// parsed batch waits for room holding its slot, so at most `BODY_SLOTS` parsed batches
+    /// wait and no parsing is wasted on batches that would be refused.
     pub async fn ingest(
         &self,
         events: Vec<Event>,
         received_ms: i64,
+        body_slot: Option<OwnedSemaphorePermit>,
     ) -> Result<IngestReceipt, PipelineError> {
         let permit = self.admit(events.len()).await?;
+        drop(body_slot);
         let (reply, answer) = oneshot::channel();
         self.metrics
             .queue_events

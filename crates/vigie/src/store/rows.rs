@@ -43,20 +43,24 @@ pub fn alert_status_str(status: AlertStatus) -> &'static str {
 
 /// The parts of an event without a column of their own, as one JSON object (or NULL).
 pub fn event_extra(event: &Event) -> Option<String> {
+    #[derive(serde::Serialize)]
+    struct Extra<'a> {
+        #[serde(skip_serializing_if = "Map::is_empty")]
+        fields: &'a Map<String, Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        raw: Option<&'a str>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        unparsed: bool,
+    }
     if event.fields.is_empty() && event.raw.is_none() && !event.unparsed {
         return None;
     }
-    let mut extra = Map::new();
-    if !event.fields.is_empty() {
-        extra.insert("fields".into(), Value::Object(event.fields.clone()));
-    }
-    if let Some(raw) = &event.raw {
-        extra.insert("raw".into(), Value::String(raw.clone()));
-    }
-    if event.unparsed {
-        extra.insert("unparsed".into(), Value::Bool(true));
-    }
-    Some(Value::Object(extra).to_string())
+    let extra = Extra {
+        fields: &event.fields,
+        raw: event.raw.as_deref(),
+        unparsed: event.unparsed,
+    };
+    Some(serde_json::to_string(&extra).expect("invariant: JSON values serialise"))
 }
 
 pub fn stored_event(row: &AnyRow) -> Result<StoredEvent> {

@@ -11,10 +11,10 @@ use vigie::store::scratch;
 
 use crate::support::example_estate;
 
-struct Running {
-    child: Child,
-    url: String,
-    token: String,
+pub struct Running {
+    pub child: Child,
+    pub url: String,
+    pub token: String,
 }
 
 fn free_port() -> u16 {
@@ -25,8 +25,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `vigie serve` and reads its URL and admin token from what it prints.
+/// Starts `vigie serve` on the example estate.
 fn start(data_dir: &std::path::Path, database: Option<&str>) -> Running {
+    start_with_estate(data_dir, database, &example_estate())
+}
+
+/// Starts `vigie serve` and reads its URL and admin token from what it prints.
+pub fn start_with_estate(
+    data_dir: &std::path::Path,
+    database: Option<&str>,
+    estate: &std::path::Path,
+) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vigie"));
     command
         .arg("serve")
@@ -35,7 +44,7 @@ fn start(data_dir: &std::path::Path, database: Option<&str>) -> Running {
         .arg("--listen")
         .arg(format!("127.0.0.1:{}", free_port()))
         .arg("--estate")
-        .arg(example_estate())
+        .arg(estate)
         .arg("--no-syslog")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());

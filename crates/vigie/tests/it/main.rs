@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli;
 mod durability;
 mod incidents;
 mod ingest;

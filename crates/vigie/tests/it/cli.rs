@@ -1,0 +1,155 @@
+//! The command line as a user runs it: `check-config` on a broken estate, `token create`
+//! beside a running server, and a reload on SIGHUP.
+
+use std::process::Command;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use vigie::store::scratch;
+
+use crate::durability::start_with_estate;
+use crate::support::{eventually, example_estate};
+
+fn vigie() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vigie"))
+}
+
+#[test]
+fn check_config_reports_every_problem_with_file_line_and_field() {
+    let dir = scratch::scratch_dir("vigie_check");
+    std::fs::write(
+        dir.join("a.yaml"),
+        "id: alpha\nname: Alpha\nassets:\n  - id: srv-1\n    kind: host\n    criticality: 9\n  - id: srv-2\n    kind: host\n    site: nowhere\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("b.yaml"), "id: Beta Corp\nname: Beta\n").unwrap();
+    let output = vigie().arg("check-config").arg(&dir).output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!output.status.success(), "{stdout}");
+    let a = dir.join("a.yaml").display().to_string();
+    let b = dir.join("b.yaml").display().to_string();
+    assert!(
+        stdout.contains(&format!("{a}:6: field `assets[0].criticality`")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{a}:9: field `assets[1].site`")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("{b}:1: field `id`")), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with(&format!("3 problems in {}", dir.display())),
+        "{stdout}"
+    );
+
+    let ok = vigie()
+        .arg("check-config")
+        .arg(example_estate())
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    assert!(
+        String::from_utf8(ok.stdout)
+            .unwrap()
+            .contains("estate ok: 2 files, 2 clients")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_cli_token_works_and_sighup_reloads_the_estate() {
+    let data = scratch::scratch_dir("vigie_cli_data");
+    let estate = scratch::scratch_dir("vigie_cli_estate");
+    for entry in std::fs::read_dir(example_estate()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, estate.join(path.file_name().unwrap())).unwrap();
+    }
+    let mut server = start_with_estate(&data, None, &estate);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let get = |token: String, path: &'static str| {
+        let (http, url) = (http.clone(), server.url.clone());
+        async move {
+            let response = http
+                .get(format!("{url}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    // A token made by the CLI on the same data directory, while the server runs.
+    let created = vigie()
+        .args([
+            "token",
+            "create",
+            "--role",
+            "client",
+            "--client",
+            "acme-industrie",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let client_token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let (status, clients) = get(client_token.clone(), "/api/v1/clients").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(clients["clients"].as_array().unwrap().len(), 1);
+
+    std::fs::write(
+        estate.join("durand.yaml"),
+        "id: durand-logistique\nname: Durand Logistique\nassets:\n  - { id: dur-wms01, kind: application, criticality: 4 }\n",
+    )
+    .unwrap();
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    eventually("the new client after SIGHUP", || {
+        let get = get(server.token.clone(), "/api/v1/clients");
+        async move {
+            let (_, clients) = get.await;
+            (clients["clients"].as_array().map(Vec::len) == Some(3)).then_some(())
+        }
+    })
+    .await;
+
+    // A broken estate is refused and the running one kept.
+    std::fs::write(estate.join("broken.yaml"), "id: broken\nname: [\n").unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, clients) = get(server.token.clone(), "/api/v1/clients").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(clients["clients"].as_array().unwrap().len(), 3);
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&estate);
+}
