@@ -182,10 +182,9 @@ async fn ingest(
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut workers = Vec::new();
-    for worker in 0..concurrency {
+    for bodies in all_bodies {
         let (http, url, token) = (http.clone(), url.clone(), token.clone());
         let (acknowledged, refused, stop) = (acknowledged.clone(), refused.clone(), stop.clone());
-        let bodies = all_bodies[worker].clone();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut round = 0;
