@@ -121,7 +121,12 @@ async fn feed(
         },
     };
     while let Some(sent) = last {
-        last = match live.recv().await {
+        // A client that went away is noticed at once, not at the next change for it.
+        let received = tokio::select! {
+            received = live.recv() => received,
+            _ = out.closed() => break,
+        };
+        last = match received {
             Ok(change) => {
                 if change.seq <= sent || !scope.allows(&change.client) {
                     Some(sent)

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::on_both_engines;
-use crate::support::{SseReader, TestServer};
+use crate::support::{SseReader, TestServer, eventually};
 
 on_both_engines!(the_stream_carries_changes_and_resumes_after_a_reconnect);
 
@@ -23,6 +23,20 @@ async fn the_stream_carries_changes_and_resumes_after_a_reconnect(server: &TestS
     let timeline = live.until("timeline", |t| t["kind"] == "created").await;
     let last_seen = timeline.id.unwrap();
     drop(live);
+    // The server notices the client left, without waiting for a change to send it.
+    eventually("the stream's end to be noticed", || async {
+        let metrics = server
+            .http
+            .get(format!("{}/metrics", server.url))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        metrics.contains("vigie_stream_subscribers 0").then_some(())
+    })
+    .await;
 
     // While nobody listens: an acknowledgement and a comment.
     server
