@@ -2,6 +2,7 @@
 //! their state machines. Time and ids are parameters; everything here is replayable.
 
 pub mod alert;
+pub mod check;
 pub mod estate;
 pub mod event;
 pub mod incident;

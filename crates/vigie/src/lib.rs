@@ -10,5 +10,6 @@ pub mod estate;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
+pub mod probe;
 pub mod server;
 pub mod store;
