@@ -6,3 +6,4 @@ pub mod check;
 pub mod estate;
 pub mod event;
 pub mod incident;
+pub mod rule;

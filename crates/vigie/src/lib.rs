@@ -11,5 +11,6 @@ pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod probe;
+pub mod rule;
 pub mod server;
 pub mod store;

@@ -102,10 +102,24 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Detection rules (Sigma).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Measure this machine: see BENCHMARKS.md.
     Bench {
         #[command(subcommand)]
         command: vigie::bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Load every rule of a directory and report each rejected rule with its reason.
+    Check {
+        /// A directory of Sigma rule files (`*.yml`, `*.yaml`), searched recursively.
+        dir: PathBuf,
     },
 }
 
@@ -235,6 +249,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { command } => token(command).await,
+        Command::Rules {
+            command: RulesCommand::Check { dir },
+        } => {
+            let (set, report) = vigie::rule::check_rules(&dir)?;
+            print!("{report}");
+            Ok(if set.rejected.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Bench { command } => {
             vigie::bench::run(command).await?;
             Ok(ExitCode::SUCCESS)

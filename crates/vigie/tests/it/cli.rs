@@ -153,3 +153,35 @@ async fn a_cli_token_works_and_sighup_reloads_the_estate() {
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&estate);
 }
+
+#[test]
+fn rules_check_lists_each_rejection_and_ends_with_a_summary() {
+    let dir = scratch::scratch_dir("vigie_rules");
+    std::fs::write(
+        dir.join("good.yml"),
+        "title: Shadow copies deleted\nid: 0b6c4a8e-1111-4c1a-9d3e-000000000001\nlogsource: {product: windows, category: process_creation}\n\
+         detection:\n  selection:\n    Image|endswith: '\\vssadmin.exe'\n    CommandLine|contains|all: [delete, shadows]\n  condition: selection\nlevel: high\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bad.yml"),
+        "title: Bad modifier\nid: 0b6c4a8e-1111-4c1a-9d3e-000000000002\nlogsource: {product: windows}\n\
+         detection:\n  selection:\n    CommandLine|sparkles: x\n  condition: selection\n",
+    )
+    .unwrap();
+    let output = vigie().args(["rules", "check"]).arg(&dir).output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!output.status.success(), "{stdout}");
+    let bad = dir.join("bad.yml").display().to_string();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{bad}:6: rule 0b6c4a8e-1111-4c1a-9d3e-000000000002: "
+        )),
+        "{stdout}"
+    );
+    assert!(lines[0].contains("sparkles"), "{stdout}");
+    assert_eq!(lines[1], "1 rules loaded, 1 rejected");
+    let _ = std::fs::remove_dir_all(&dir);
+}

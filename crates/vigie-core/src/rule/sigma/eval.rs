@@ -1,0 +1,444 @@
+//! Evaluation of a `CompiledRule` against one event given as JSON. Field names are resolved by a
+//! `FieldSource`, so the caller decides how Sigma names map to event paths. Any event shape is
+//! accepted: a missing or oddly typed field is simply not a match, never a panic.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use super::modifier::{FieldMatcher, FieldTest, RefPosition, TimePart, ValueMatcher};
+use super::parse::SigmaRule;
+use super::pattern::Glob;
+
+/// Maps a Sigma field name to a value of the event.
+pub trait FieldSource {
+    fn field<'e>(&self, event: &'e Value, name: &str) -> Option<&'e Value>;
+}
+
+impl<F> FieldSource for F
+where
+    F: for<'e> Fn(&'e Value, &str) -> Option<&'e Value>,
+{
+    fn field<'e>(&self, event: &'e Value, name: &str) -> Option<&'e Value> {
+        self(event, name)
+    }
+}
+
+/// Looks the name up as a flat key, then as a dotted path, then under the usual nesting spots of
+/// Windows (evtx) and shipper events: `Event.EventData`, `Event.System`, `EventData`, `System`,
+/// `fields`, `Event.UserData.*`. Windows system attributes use the spec's `_` joining:
+/// `Provider_Name` is `Event.System.Provider.#attributes.Name`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultFieldSource;
+
+const NESTING_SPOTS: [&[&str]; 5] = [
+    &["Event", "EventData"],
+    &["Event", "System"],
+    &["EventData"],
+    &["System"],
+    &["fields"],
+];
+
+fn descend<'e>(value: &'e Value, path: &[&str]) -> Option<&'e Value> {
+    path.iter()
+        .try_fold(value, |v, key| v.as_object()?.get(*key))
+}
+
+fn lookup_in<'e>(base: &'e Value, name: &str) -> Option<&'e Value> {
+    let object = base.as_object()?;
+    if let Some(v) = object.get(name) {
+        return Some(v);
+    }
+    if name.contains('.') {
+        let parts: Vec<&str> = name.split('.').collect();
+        return descend(base, &parts);
+    }
+    None
+}
+
+/// Windows Defender and some other providers name their data with spaces (`Source Name`);
+/// Sigma writes the name without them (`SourceName`).
+fn lookup_without_spaces<'e>(base: &'e Value, name: &str) -> Option<&'e Value> {
+    base.as_object()?
+        .iter()
+        .find(|(key, _)| key.contains(' ') && key.split(' ').eq(name_parts(key, name)))
+        .map(|(_, v)| v)
+}
+
+/// Splits `name` at the same character offsets as the spaces of `key`, so that comparing the
+/// pieces compares `key` without spaces with `name`.
+fn name_parts<'n>(key: &str, name: &'n str) -> Vec<&'n str> {
+    let mut parts = Vec::new();
+    let mut rest = name;
+    for piece in key.split(' ') {
+        let Some((head, tail)) = rest.split_at_checked(piece.len()) else {
+            return vec![];
+        };
+        parts.push(head);
+        rest = tail;
+    }
+    if rest.is_empty() { parts } else { vec![] }
+}
+
+/// evtx dumps put text next to attributes as `{"#text": …, "#attributes": …}`.
+fn unwrap_text(value: &Value) -> &Value {
+    match value {
+        Value::Object(map) => map.get("#text").unwrap_or(value),
+        _ => value,
+    }
+}
+
+impl FieldSource for DefaultFieldSource {
+    fn field<'e>(&self, event: &'e Value, name: &str) -> Option<&'e Value> {
+        if let Some(v) = lookup_in(event, name) {
+            return Some(unwrap_text(v));
+        }
+        for spot in NESTING_SPOTS {
+            if let Some(v) = descend(event, spot).and_then(|base| lookup_in(base, name)) {
+                return Some(unwrap_text(v));
+            }
+        }
+        if !name.contains(' ') {
+            for spot in NESTING_SPOTS {
+                if let Some(v) =
+                    descend(event, spot).and_then(|base| lookup_without_spaces(base, name))
+                {
+                    return Some(unwrap_text(v));
+                }
+            }
+        }
+        if let Some((element, attribute)) = name.split_once('_') {
+            for system in [&["Event", "System"][..], &["System"][..]] {
+                if let Some(v) = descend(event, system)
+                    .and_then(|s| descend(s, &[element, "#attributes", attribute]))
+                {
+                    return Some(v);
+                }
+            }
+        }
+        if let Some(Value::Object(user_data)) = descend(event, &["Event", "UserData"]) {
+            for inner in user_data.values() {
+                if let Some(v) = lookup_in(inner, name) {
+                    return Some(unwrap_text(v));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A condition with search identifiers resolved to indices.
+#[derive(Debug, Clone)]
+pub(crate) enum CompiledCondition {
+    Search(usize),
+    Not(Box<CompiledCondition>),
+    And(Vec<CompiledCondition>),
+    Or(Vec<CompiledCondition>),
+}
+
+/// One search identifier: maps linked with OR, items of a map with AND.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledSearch {
+    pub name: String,
+    pub maps: Vec<Vec<FieldMatcher>>,
+}
+
+/// A rule ready to evaluate events.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    /// The rule as written (metadata, logsource, detection).
+    pub rule: SigmaRule,
+    /// The file the rule came from.
+    pub path: String,
+    pub(crate) searches: Vec<CompiledSearch>,
+    pub(crate) condition: CompiledCondition,
+}
+
+impl CompiledRule {
+    /// Evaluates the rule with `DefaultFieldSource`.
+    pub fn matches(&self, event: &Value) -> bool {
+        self.matches_with(event, &DefaultFieldSource)
+    }
+
+    /// Evaluates the rule with the caller's field mapping.
+    pub fn matches_with(&self, event: &Value, fields: &dyn FieldSource) -> bool {
+        let mut memo = vec![None; self.searches.len()];
+        let context = Context { event, fields };
+        self.eval_condition(&self.condition, &context, &mut memo)
+    }
+
+    fn eval_condition(
+        &self,
+        condition: &CompiledCondition,
+        context: &Context,
+        memo: &mut [Option<bool>],
+    ) -> bool {
+        match condition {
+            CompiledCondition::Search(i) => {
+                if let Some(known) = memo.get(*i).copied().flatten() {
+                    return known;
+                }
+                let result = self.searches.get(*i).is_some_and(|s| {
+                    s.maps
+                        .iter()
+                        .any(|map| map.iter().all(|m| context.field_matches(m)))
+                });
+                if let Some(slot) = memo.get_mut(*i) {
+                    *slot = Some(result);
+                }
+                result
+            }
+            CompiledCondition::Not(inner) => !self.eval_condition(inner, context, memo),
+            CompiledCondition::And(terms) => {
+                terms.iter().all(|t| self.eval_condition(t, context, memo))
+            }
+            CompiledCondition::Or(terms) => {
+                terms.iter().any(|t| self.eval_condition(t, context, memo))
+            }
+        }
+    }
+}
+
+struct Context<'a> {
+    event: &'a Value,
+    fields: &'a dyn FieldSource,
+}
+
+/// One scalar of the event under test, with its text and (computed once, on demand) its lowered
+/// text, so that a field tested against many case-insensitive values is lowered only once.
+struct Target<'v> {
+    value: &'v Value,
+    raw: Option<Cow<'v, str>>,
+    lowered: OnceCell<String>,
+}
+
+impl<'v> Target<'v> {
+    fn new(value: &'v Value) -> Target<'v> {
+        let raw: Option<Cow<'v, str>> = match value {
+            Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            _ => None,
+        };
+        Target {
+            value,
+            raw,
+            lowered: OnceCell::new(),
+        }
+    }
+
+    fn text_for(&self, glob: &Glob) -> Option<&str> {
+        let raw = self.raw.as_deref()?;
+        Some(if glob.is_cased() {
+            raw
+        } else {
+            self.lowered.get_or_init(|| raw.to_lowercase())
+        })
+    }
+}
+
+/// The scalars a field value stands for: itself, or the elements of a list.
+fn targets(value: &Value) -> Vec<Target<'_>> {
+    match value {
+        Value::Array(items) => items.iter().map(|i| Target::new(unwrap_text(i))).collect(),
+        other => vec![Target::new(other)],
+    }
+}
+
+impl Context<'_> {
+    fn field_matches(&self, matcher: &FieldMatcher) -> bool {
+        let Some(name) = &matcher.field else {
+            return self.keywords_match(matcher);
+        };
+        let value = self.fields.field(self.event, name);
+        match &matcher.test {
+            FieldTest::Exists(expected) => value.is_some_and(|v| !v.is_null()) == *expected,
+            FieldTest::Values {
+                values,
+                all,
+                negate,
+            } => {
+                let targets = value.map(targets).unwrap_or_default();
+                let test = |m: &ValueMatcher| match m {
+                    ValueMatcher::Null => value.is_none_or(Value::is_null),
+                    _ => targets.iter().any(|t| self.scalar_matches(m, t)),
+                };
+                let hit = if *all {
+                    values.iter().all(test)
+                } else {
+                    values.iter().any(test)
+                };
+                hit != *negate
+            }
+        }
+    }
+
+    /// A keyword item: each value is searched in every scalar of the event.
+    fn keywords_match(&self, matcher: &FieldMatcher) -> bool {
+        let FieldTest::Values {
+            values,
+            all,
+            negate,
+        } = &matcher.test
+        else {
+            return false;
+        };
+        let mut scalars = Vec::new();
+        collect_scalars(self.event, &mut scalars, 0);
+        let targets: Vec<Target> = scalars.into_iter().map(Target::new).collect();
+        let test = |m: &ValueMatcher| targets.iter().any(|t| self.scalar_matches(m, t));
+        let hit = if *all {
+            values.iter().all(test)
+        } else {
+            values.iter().any(test)
+        };
+        hit != *negate
+    }
+
+    fn scalar_matches(&self, matcher: &ValueMatcher, target: &Target) -> bool {
+        let value = target.value;
+        match matcher {
+            ValueMatcher::Null => value.is_null(),
+            ValueMatcher::AnyOf(variants) => {
+                variants.iter().any(|m| self.scalar_matches(m, target))
+            }
+            ValueMatcher::Pattern(glob) => target.text_for(glob).is_some_and(|t| glob.matches(t)),
+            ValueMatcher::Number { value: n, text } => match value {
+                Value::Number(v) => v.as_f64().is_some_and(|v| v == *n),
+                _ => target.text_for(text).is_some_and(|t| text.matches(t)),
+            },
+            ValueMatcher::Bool(b) => match value {
+                Value::Bool(v) => v == b,
+                Value::String(s) => s.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+                _ => false,
+            },
+            ValueMatcher::Regex(re) => target.raw.as_deref().is_some_and(|t| re.is_match(t)),
+            ValueMatcher::Compare(op, n) => as_number(value).is_some_and(|v| op.holds(v, *n)),
+            ValueMatcher::Cidr(cidr) => value
+                .as_str()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| cidr.contains(ip)),
+            ValueMatcher::Time(part, op, n) => value
+                .as_str()
+                .and_then(|s| time_part(s, *part))
+                .is_some_and(|v| op.holds(f64::from(v), *n)),
+            ValueMatcher::FieldRef {
+                field,
+                position,
+                cased,
+            } => {
+                let Some(other) = self.fields.field(self.event, field) else {
+                    return false;
+                };
+                let other = Target::new(other);
+                let (Some(left), Some(right)) = (target.raw.as_deref(), other.raw.as_deref())
+                else {
+                    return false;
+                };
+                if let (Value::Number(a), Value::Number(b), RefPosition::Whole) =
+                    (value, other.value, position)
+                {
+                    return a.as_f64() == b.as_f64();
+                }
+                let (left, right) = if *cased {
+                    (Cow::Borrowed(left), Cow::Borrowed(right))
+                } else {
+                    (
+                        Cow::Owned(left.to_lowercase()),
+                        Cow::Owned(right.to_lowercase()),
+                    )
+                };
+                match position {
+                    RefPosition::Whole => left == right,
+                    RefPosition::Contains => left.contains(right.as_ref()),
+                    RefPosition::StartsWith => left.starts_with(right.as_ref()),
+                    RefPosition::EndsWith => left.ends_with(right.as_ref()),
+                }
+            }
+        }
+    }
+}
+
+fn as_number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+/// Gathers the scalar values of an event for keyword search (depth-bounded).
+fn collect_scalars<'e>(value: &'e Value, out: &mut Vec<&'e Value>, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    match value {
+        Value::String(_) | Value::Number(_) => out.push(value),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| collect_scalars(i, out, depth + 1)),
+        Value::Object(map) => map
+            .values()
+            .for_each(|v| collect_scalars(v, out, depth + 1)),
+        Value::Null | Value::Bool(_) => {}
+    }
+}
+
+/// Extracts a part of an ISO-8601 like date (`2024-03-05T10:20:30Z` or `2024-03-05 10:20:30`).
+/// No time zone conversion, as the spec says.
+pub(crate) fn time_part(text: &str, part: TimePart) -> Option<u32> {
+    let text = text.trim();
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u32>().ok();
+    let year = number(0..4)?;
+    let month = number(5..7).filter(|m| (1..=12).contains(m))?;
+    let day = number(8..10).filter(|d| (1..=31).contains(d))?;
+    if text.get(4..5) != Some("-") || text.get(7..8) != Some("-") {
+        return None;
+    }
+    let clock = |range: std::ops::Range<usize>, max: u32| -> Option<u32> {
+        if !matches!(text.get(10..11), Some("T" | "t" | " ")) {
+            return None;
+        }
+        number(range).filter(|v| *v <= max)
+    };
+    match part {
+        TimePart::Year => Some(year),
+        TimePart::Month => Some(month),
+        TimePart::Day => Some(day),
+        TimePart::Hour => clock(11..13, 23),
+        TimePart::Minute => clock(14..16, 59),
+        TimePart::Week => Some(iso_week(i64::from(year), month, day)),
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// ISO-8601 week number (1..=53).
+fn iso_week(year: i64, month: u32, day: u32) -> u32 {
+    let days = days_from_civil(year, month, day);
+    // 1970-01-01 was a Thursday; ISO weekday 1 = Monday.
+    let weekday = (days + 3).rem_euclid(7) + 1;
+    let thursday = days - weekday + 4;
+    let thursday_year = {
+        // the year of the Thursday of this week decides the week-numbering year
+        let mut y = year + 1;
+        while days_from_civil(y, 1, 1) > thursday {
+            y -= 1;
+        }
+        y
+    };
+    let week = (thursday - days_from_civil(thursday_year, 1, 1)) / 7 + 1;
+    u32::try_from(week).unwrap_or(0)
+}

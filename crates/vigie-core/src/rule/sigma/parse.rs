@@ -1,0 +1,394 @@
+//! From a YAML document to a `SigmaRule`: metadata, logsource and the detection section with its
+//! field/modifier keys split but values not yet compiled. Shapes the spec does not allow are
+//! rejected here, with the line of the offending node.
+
+use super::yaml::{Node, NodeValue};
+
+/// A parse or compile failure of one rule, with the YAML line when known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct RuleError {
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl RuleError {
+    pub(crate) fn at(node: &Node, reason: impl Into<String>) -> Self {
+        RuleError {
+            line: (node.line > 0).then_some(node.line),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Severity of a rule, as the spec lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SigmaLevel {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSource {
+    pub category: Option<String>,
+    pub product: Option<String>,
+    pub service: Option<String>,
+    pub definition: Option<String>,
+}
+
+/// A scalar value of a detection item, as written in the rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SigmaValue {
+    String(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+}
+
+/// `field|mod1|mod2: values` (`field` is `None` for keyword items such as `'|all': [...]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionItem {
+    pub field: Option<String>,
+    pub modifiers: Vec<String>,
+    pub values: Vec<SigmaValue>,
+    pub line: usize,
+}
+
+/// The content of one search identifier.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Search {
+    /// Maps linked with OR; the items of one map are linked with AND.
+    Maps(Vec<Vec<DetectionItem>>),
+    /// Plain values searched across the whole event, linked with OR.
+    Keywords(Vec<SigmaValue>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedSearch {
+    pub name: String,
+    pub search: Search,
+    pub line: usize,
+}
+
+/// A Sigma detection rule as written, not yet compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigmaRule {
+    pub title: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub level: Option<SigmaLevel>,
+    pub description: Option<String>,
+    pub author: Option<String>,
+    pub date: Option<String>,
+    pub modified: Option<String>,
+    pub tags: Vec<String>,
+    pub references: Vec<String>,
+    pub falsepositives: Vec<String>,
+    pub logsource: LogSource,
+    pub searches: Vec<NamedSearch>,
+    /// Condition strings, linked with OR.
+    pub conditions: Vec<String>,
+    /// Line of the `condition` key (for error reporting).
+    pub condition_line: usize,
+    /// Line where the document starts.
+    pub line: usize,
+}
+
+/// What a YAML document of a rule file holds.
+#[derive(Debug)]
+pub(crate) enum Document {
+    Rule(Box<SigmaRule>),
+    Correlation { id: Option<String>, line: usize },
+    Filter { id: Option<String>, line: usize },
+}
+
+fn optional_text(doc: &Node, key: &str) -> Result<Option<String>, RuleError> {
+    match doc.get(key) {
+        None => Ok(None),
+        Some(node) if node.value == NodeValue::Null => Ok(None),
+        Some(node) => node.scalar_text().map(Some).ok_or_else(|| {
+            RuleError::at(
+                node,
+                format!("`{key}` must be a string, found a {}", node.kind()),
+            )
+        }),
+    }
+}
+
+fn text_list(doc: &Node, key: &str) -> Result<Vec<String>, RuleError> {
+    match doc.get(key) {
+        None => Ok(Vec::new()),
+        Some(node) => match &node.value {
+            NodeValue::Null => Ok(Vec::new()),
+            NodeValue::Seq(items) => items
+                .iter()
+                .map(|item| {
+                    item.scalar_text().ok_or_else(|| {
+                        RuleError::at(
+                            item,
+                            format!("`{key}` items must be strings, found a {}", item.kind()),
+                        )
+                    })
+                })
+                .collect(),
+            _ => node
+                .scalar_text()
+                .map(|t| vec![t])
+                .ok_or_else(|| RuleError::at(node, format!("`{key}` must be a list of strings"))),
+        },
+    }
+}
+
+pub(crate) fn document_id(doc: &Node) -> Option<String> {
+    doc.get("id").and_then(Node::scalar_text)
+}
+
+/// Classifies and parses one YAML document.
+pub(crate) fn parse_document(doc: &Node) -> Result<Document, RuleError> {
+    if !matches!(doc.value, NodeValue::Map(_)) {
+        return Err(RuleError::at(
+            doc,
+            format!("a rule must be a map, found a {}", doc.kind()),
+        ));
+    }
+    if doc.get("correlation").is_some() {
+        return Ok(Document::Correlation {
+            id: document_id(doc),
+            line: doc.line,
+        });
+    }
+    if doc.get("filter").is_some() {
+        return Ok(Document::Filter {
+            id: document_id(doc),
+            line: doc.line,
+        });
+    }
+    parse_rule(doc).map(|rule| Document::Rule(Box::new(rule)))
+}
+
+fn parse_rule(doc: &Node) -> Result<SigmaRule, RuleError> {
+    if let Some(action) = doc.get("action") {
+        return Err(RuleError::at(
+            action,
+            "`action` multi-document rules (sigma 1.0 `action: global`) are not supported",
+        ));
+    }
+    let title =
+        optional_text(doc, "title")?.ok_or_else(|| RuleError::at(doc, "missing `title`"))?;
+    let level = match doc.get("level") {
+        None => None,
+        Some(node) => Some(match node.scalar_text().as_deref() {
+            Some("informational") => SigmaLevel::Informational,
+            Some("low") => SigmaLevel::Low,
+            Some("medium") => SigmaLevel::Medium,
+            Some("high") => SigmaLevel::High,
+            Some("critical") => SigmaLevel::Critical,
+            other => {
+                return Err(RuleError::at(
+                    node,
+                    format!("unknown level `{}`", other.unwrap_or("(not a string)")),
+                ));
+            }
+        }),
+    };
+    let logsource_node = doc
+        .get("logsource")
+        .ok_or_else(|| RuleError::at(doc, "missing `logsource`"))?;
+    if !matches!(logsource_node.value, NodeValue::Map(_)) {
+        return Err(RuleError::at(logsource_node, "`logsource` must be a map"));
+    }
+    let logsource = LogSource {
+        category: optional_text(logsource_node, "category")?,
+        product: optional_text(logsource_node, "product")?,
+        service: optional_text(logsource_node, "service")?,
+        definition: optional_text(logsource_node, "definition")?,
+    };
+    let detection = doc
+        .get("detection")
+        .ok_or_else(|| RuleError::at(doc, "missing `detection`"))?;
+    let NodeValue::Map(entries) = &detection.value else {
+        return Err(RuleError::at(detection, "`detection` must be a map"));
+    };
+    let mut searches = Vec::new();
+    let mut conditions = None;
+    let mut condition_line = detection.line;
+    for (key, value) in entries {
+        let Some(name) = key.scalar_text() else {
+            return Err(RuleError::at(key, "search identifiers must be strings"));
+        };
+        if name == "condition" {
+            condition_line = value.line;
+            conditions = Some(match &value.value {
+                NodeValue::Str(s) => vec![s.clone()],
+                NodeValue::Seq(items) => items
+                    .iter()
+                    .map(|item| match &item.value {
+                        NodeValue::Str(s) => Ok(s.clone()),
+                        _ => Err(RuleError::at(item, "condition list items must be strings")),
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => {
+                    return Err(RuleError::at(
+                        value,
+                        "`condition` must be a string or a list of strings",
+                    ));
+                }
+            });
+            continue;
+        }
+        if name == "timeframe" {
+            return Err(RuleError::at(
+                key,
+                "`timeframe` (sigma 1.0 aggregation) is not supported; use a correlation rule",
+            ));
+        }
+        if name.is_empty()
+            || name
+                .chars()
+                .any(|c| c.is_whitespace() || c == '(' || c == ')')
+        {
+            return Err(RuleError::at(
+                key,
+                format!("invalid search identifier `{name}`"),
+            ));
+        }
+        searches.push(NamedSearch {
+            search: parse_search(&name, value)?,
+            name,
+            line: key.line,
+        });
+    }
+    let conditions =
+        conditions.ok_or_else(|| RuleError::at(detection, "missing `detection.condition`"))?;
+    Ok(SigmaRule {
+        title,
+        id: optional_text(doc, "id")?,
+        name: optional_text(doc, "name")?,
+        status: optional_text(doc, "status")?,
+        level,
+        description: optional_text(doc, "description")?,
+        author: optional_text(doc, "author")?,
+        date: optional_text(doc, "date")?,
+        modified: optional_text(doc, "modified")?,
+        tags: text_list(doc, "tags")?,
+        references: text_list(doc, "references")?,
+        falsepositives: text_list(doc, "falsepositives")?,
+        logsource,
+        searches,
+        conditions,
+        condition_line,
+        line: doc.line,
+    })
+}
+
+fn scalar_value(node: &Node, context: &str) -> Result<SigmaValue, RuleError> {
+    Ok(match &node.value {
+        NodeValue::Str(s) => SigmaValue::String(s.clone()),
+        NodeValue::Int(i) => SigmaValue::Int(*i),
+        NodeValue::Float(f) => SigmaValue::Float(*f),
+        NodeValue::Bool(b) => SigmaValue::Bool(*b),
+        NodeValue::Null => SigmaValue::Null,
+        NodeValue::Seq(_) | NodeValue::Map(_) => {
+            return Err(RuleError::at(
+                node,
+                format!("{context}: expected a plain value, found a {}", node.kind()),
+            ));
+        }
+    })
+}
+
+fn parse_search(name: &str, node: &Node) -> Result<Search, RuleError> {
+    match &node.value {
+        NodeValue::Map(_) => Ok(Search::Maps(vec![parse_map(name, node)?])),
+        NodeValue::Seq(items) if items.is_empty() => Err(RuleError::at(
+            node,
+            format!("search `{name}` is an empty list"),
+        )),
+        NodeValue::Seq(items) => {
+            if items.iter().all(|i| matches!(i.value, NodeValue::Map(_))) {
+                Ok(Search::Maps(
+                    items
+                        .iter()
+                        .map(|i| parse_map(name, i))
+                        .collect::<Result<_, _>>()?,
+                ))
+            } else if items
+                .iter()
+                .any(|i| matches!(i.value, NodeValue::Map(_) | NodeValue::Seq(_)))
+            {
+                Err(RuleError::at(
+                    node,
+                    format!("search `{name}` mixes maps and plain values in one list"),
+                ))
+            } else {
+                Ok(Search::Keywords(
+                    items
+                        .iter()
+                        .map(|i| scalar_value(i, &format!("search `{name}`")))
+                        .collect::<Result<_, _>>()?,
+                ))
+            }
+        }
+        NodeValue::Str(_) | NodeValue::Int(_) | NodeValue::Float(_) => {
+            Ok(Search::Keywords(vec![scalar_value(node, name)?]))
+        }
+        NodeValue::Null | NodeValue::Bool(_) => Err(RuleError::at(
+            node,
+            format!(
+                "search `{name}` must be a map or a list, found a {}",
+                node.kind()
+            ),
+        )),
+    }
+}
+
+fn parse_map(name: &str, node: &Node) -> Result<Vec<DetectionItem>, RuleError> {
+    let NodeValue::Map(entries) = &node.value else {
+        return Err(RuleError::at(
+            node,
+            format!("search `{name}` must be a map"),
+        ));
+    };
+    if entries.is_empty() {
+        return Err(RuleError::at(
+            node,
+            format!("search `{name}` is an empty map"),
+        ));
+    }
+    entries
+        .iter()
+        .map(|(key, value)| {
+            let key_text = key.scalar_text().ok_or_else(|| {
+                RuleError::at(key, format!("search `{name}`: field names must be strings"))
+            })?;
+            let mut parts = key_text.split('|');
+            let field = parts.next().unwrap_or_default();
+            let modifiers: Vec<String> = parts.map(str::to_owned).collect();
+            let context = format!("search `{name}`, field `{key_text}`");
+            let values = match &value.value {
+                NodeValue::Seq(items) if items.is_empty() => {
+                    return Err(RuleError::at(
+                        value,
+                        format!("{context}: empty list of values"),
+                    ));
+                }
+                NodeValue::Seq(items) => items
+                    .iter()
+                    .map(|i| scalar_value(i, &context))
+                    .collect::<Result<_, _>>()?,
+                _ => vec![scalar_value(value, &context)?],
+            };
+            Ok(DetectionItem {
+                field: (!field.is_empty()).then(|| field.to_owned()),
+                modifiers,
+                values,
+                line: key.line,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,228 @@
+//! Sigma string patterns: escapes, `*`/`?` wildcards and the `windash` dash class, compiled into
+//! a matcher anchored to the whole value. Case folding is decided once at compile time: the
+//! pattern is lowered here and the caller passes a lowered value.
+
+/// One character position of a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Piece {
+    Literal(char),
+    /// `*`: any run of characters, possibly empty.
+    Star,
+    /// `?`: exactly one character.
+    One,
+    /// A dash produced by `windash`: any of `-`, `/`, `–`, `—`, `―`.
+    Dash,
+}
+
+pub(crate) const DASHES: [char; 5] = ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}'];
+
+/// Reads a Sigma string: `\*`, `\?` and `\\` are literals, other backslashes are kept as is,
+/// `*` and `?` are wildcards.
+pub(crate) fn parse_pattern(text: &str) -> Vec<Piece> {
+    let mut pieces = Vec::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some(&next @ ('*' | '?' | '\\')) => {
+                    chars.next();
+                    pieces.push(Piece::Literal(next));
+                }
+                _ => pieces.push(Piece::Literal('\\')),
+            },
+            '*' => pieces.push(Piece::Star),
+            '?' => pieces.push(Piece::One),
+            c => pieces.push(Piece::Literal(c)),
+        }
+    }
+    pieces
+}
+
+/// The literal text of a pattern without wildcards, or `None` if it has any.
+pub(crate) fn literal_text(pieces: &[Piece]) -> Option<String> {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Literal(c) => Some(*c),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(crate) fn literal_pieces(text: &str) -> Vec<Piece> {
+    text.chars().map(Piece::Literal).collect()
+}
+
+/// `windash`: a `-` or `/` that starts a word (not preceded by a word character, followed by
+/// one) matches any dash, as the command-line parsers of Windows accept them all.
+pub(crate) fn apply_windash(pieces: &mut [Piece]) {
+    let is_word = |p: Option<&Piece>| matches!(p, Some(Piece::Literal(c)) if c.is_alphanumeric() || *c == '_');
+    for i in 0..pieces.len() {
+        if matches!(pieces[i], Piece::Literal('-' | '/'))
+            && !is_word(i.checked_sub(1).and_then(|j| pieces.get(j)))
+            && is_word(pieces.get(i + 1))
+        {
+            pieces[i] = Piece::Dash;
+        }
+    }
+}
+
+/// A compiled pattern.
+#[derive(Debug, Clone)]
+pub(crate) struct Glob {
+    cased: bool,
+    shape: GlobShape,
+}
+
+#[derive(Debug, Clone)]
+enum GlobShape {
+    /// Only literals and `*`: the literal runs between stars.
+    Segments {
+        segments: Vec<String>,
+        leading_star: bool,
+        trailing_star: bool,
+    },
+    /// `?` or dashes present: matched character by character.
+    General(Vec<Piece>),
+}
+
+impl Glob {
+    pub(crate) fn new(pieces: &[Piece], cased: bool) -> Glob {
+        let fold = |c: char| -> Vec<Piece> {
+            if cased {
+                vec![Piece::Literal(c)]
+            } else {
+                c.to_lowercase().map(Piece::Literal).collect()
+            }
+        };
+        let mut normalized: Vec<Piece> = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            match piece {
+                Piece::Literal(c) => normalized.extend(fold(*c)),
+                Piece::Star if normalized.last() == Some(&Piece::Star) => {}
+                other => normalized.push(*other),
+            }
+        }
+        let shape = if normalized
+            .iter()
+            .all(|p| matches!(p, Piece::Literal(_) | Piece::Star))
+        {
+            let leading_star = normalized.first() == Some(&Piece::Star);
+            let trailing_star = normalized.len() > 1 && normalized.last() == Some(&Piece::Star)
+                || (normalized.len() == 1 && leading_star);
+            let mut segments = vec![String::new()];
+            for piece in &normalized {
+                match piece {
+                    Piece::Literal(c) => segments
+                        .last_mut()
+                        .expect("invariant: never empty")
+                        .push(*c),
+                    _ => segments.push(String::new()),
+                }
+            }
+            if leading_star {
+                segments.remove(0);
+            }
+            if trailing_star && segments.last().is_some_and(String::is_empty) {
+                segments.pop();
+            }
+            GlobShape::Segments {
+                segments,
+                leading_star,
+                trailing_star,
+            }
+        } else {
+            GlobShape::General(normalized)
+        };
+        Glob { cased, shape }
+    }
+
+    pub(crate) fn is_cased(&self) -> bool {
+        self.cased
+    }
+
+    /// Matches `value`, which the caller has lowered when the glob is not cased.
+    pub(crate) fn matches(&self, value: &str) -> bool {
+        match &self.shape {
+            GlobShape::Segments {
+                segments,
+                leading_star,
+                trailing_star,
+            } => match_segments(segments, *leading_star, *trailing_star, value),
+            GlobShape::General(pieces) => {
+                let chars: Vec<char> = value.chars().collect();
+                match_general(pieces, &chars)
+            }
+        }
+    }
+}
+
+fn match_segments(segments: &[String], leading: bool, trailing: bool, value: &str) -> bool {
+    if segments.is_empty() {
+        // `*` alone, or the empty pattern.
+        return leading || trailing || value.is_empty();
+    }
+    if !leading && !trailing && segments.len() == 1 {
+        return value == segments[0];
+    }
+    let mut rest = value;
+    let mut middle = segments;
+    if !leading {
+        let Some(r) = rest.strip_prefix(segments[0].as_str()) else {
+            return false;
+        };
+        rest = r;
+        middle = &middle[1..];
+    }
+    let last = if trailing {
+        None
+    } else {
+        let Some((last, before)) = middle.split_last() else {
+            // the single segment was the prefix, and there is a trailing part
+            return rest.is_empty();
+        };
+        middle = before;
+        Some(last)
+    };
+    for segment in middle {
+        match rest.find(segment.as_str()) {
+            Some(i) => rest = &rest[i + segment.len()..],
+            None => return false,
+        }
+    }
+    match last {
+        Some(last) => rest.ends_with(last.as_str()),
+        None => true,
+    }
+}
+
+fn piece_matches(piece: Piece, c: char) -> bool {
+    match piece {
+        Piece::Literal(l) => l == c,
+        Piece::One => true,
+        Piece::Dash => DASHES.contains(&c),
+        Piece::Star => false,
+    }
+}
+
+/// Wildcard matching with single-star backtracking: O(pattern × value) in the worst case.
+fn match_general(pieces: &[Piece], value: &[char]) -> bool {
+    let (mut p, mut v) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while v < value.len() {
+        if p < pieces.len() && pieces[p] == Piece::Star {
+            star = Some((p, v));
+            p += 1;
+        } else if p < pieces.len() && piece_matches(pieces[p], value[v]) {
+            p += 1;
+            v += 1;
+        } else if let Some((sp, sv)) = star {
+            p = sp + 1;
+            v = sv + 1;
+            star = Some((sp, sv + 1));
+        } else {
+            return false;
+        }
+    }
+    pieces[p..].iter().all(|piece| *piece == Piece::Star)
+}

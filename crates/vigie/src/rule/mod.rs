@@ -1,0 +1,63 @@
+//! Detection rules on disk: reading a directory of Sigma files and reporting what loads.
+//! The parsing and the evaluation live in `vigie_core::rule`.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use vigie_core::rule::sigma::{RuleSet, load_rules};
+
+/// Every `*.yml` and `*.yaml` file below `dir`, in path order, as `(path, text)`.
+pub fn read_rule_dir(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .with_context(|| format!("cannot read rule directory {}", folder.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok((path.display().to_string(), text))
+        })
+        .collect()
+}
+
+/// Loads a directory of rules and renders the report `vigie rules check` prints: one line per
+/// rejected rule with its place and reason, then `N rules loaded, M rejected`.
+pub fn check_rules(dir: &Path) -> Result<(RuleSet, String)> {
+    let files = read_rule_dir(dir)?;
+    let set = load_rules(&files, &HashMap::new());
+    let mut report = String::new();
+    for rejection in &set.rejected {
+        let line = rejection.line.map(|l| format!(":{l}")).unwrap_or_default();
+        let id = rejection
+            .rule_id
+            .as_deref()
+            .map(|id| format!(" rule {id}:"))
+            .unwrap_or_default();
+        let _ = writeln!(report, "{}{line}:{id} {}", rejection.path, rejection.reason);
+    }
+    let _ = writeln!(
+        report,
+        "{} rules loaded, {} rejected",
+        set.rules.len(),
+        set.rejected.len()
+    );
+    Ok((set, report))
+}
