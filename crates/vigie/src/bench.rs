@@ -131,6 +131,7 @@ async fn ingest(
         syslog_udp: None,
         syslog_tcp: None,
         max_queued_events: crate::pipeline::DEFAULT_MAX_QUEUED_EVENTS,
+        sigma_rules: Vec::new(),
     })
     .await?;
     let store_name =

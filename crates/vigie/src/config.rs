@@ -22,6 +22,9 @@ pub struct ConfigFile {
     pub alert_rules: Option<PathBuf>,
     #[serde(default)]
     pub syslog: SyslogSettings,
+    /// Directories of Sigma rules evaluated on every event.
+    #[serde(default)]
+    pub sigma_rules: Vec<PathBuf>,
     /// Events accepted and not yet committed, at most; beyond it ingest answers 503.
     pub max_queued_events: Option<usize>,
 }
@@ -42,13 +45,15 @@ pub fn read_config(path: &Path) -> Result<ConfigFile> {
     let mut config: ConfigFile =
         serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    for dir in [
+    let optional = [
         &mut config.data_dir,
         &mut config.estate,
         &mut config.alert_rules,
-    ]
-    .into_iter()
-    .flatten()
+    ];
+    for dir in optional
+        .into_iter()
+        .flatten()
+        .chain(config.sigma_rules.iter_mut())
     {
         if dir.is_relative() {
             *dir = base.join(&*dir);

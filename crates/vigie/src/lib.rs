@@ -7,6 +7,7 @@ pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod estate;
+pub mod hunt;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;

@@ -77,6 +77,9 @@ enum Command {
         /// Alert rules file replacing the built-in set.
         #[arg(long)]
         alert_rules: Option<PathBuf>,
+        /// A directory of Sigma rules to evaluate on every event (repeatable).
+        #[arg(long = "sigma-rules")]
+        sigma_rules: Vec<PathBuf>,
         /// Syslog UDP address [default: 127.0.0.1:5514].
         #[arg(long)]
         syslog_udp: Option<SocketAddr>,
@@ -107,6 +110,8 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Run detection rules over files (EVTX, JSON lines) and list what fires, like Hayabusa.
+    Hunt(vigie::hunt::HuntArgs),
     /// Measure this machine: see BENCHMARKS.md.
     Bench {
         #[command(subcommand)]
@@ -184,6 +189,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             estate,
             alert_rules,
+            sigma_rules,
             syslog_udp,
             syslog_tcp,
             no_syslog,
@@ -209,6 +215,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .then(|| syslog_udp.or(config.syslog.udp).unwrap_or(default_syslog)),
                 syslog_tcp: syslog_on
                     .then(|| syslog_tcp.or(config.syslog.tcp).unwrap_or(default_syslog)),
+                sigma_rules: if sigma_rules.is_empty() {
+                    config.sigma_rules.clone()
+                } else {
+                    sigma_rules
+                },
                 max_queued_events: config
                     .max_queued_events
                     .unwrap_or(vigie::pipeline::DEFAULT_MAX_QUEUED_EVENTS),
@@ -230,6 +241,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!(
                     "  syslog: udp {udp}, tcp {}",
                     server.syslog_tcp.map_or("off".into(), |a| a.to_string())
+                );
+            }
+            if !options.sigma_rules.is_empty() {
+                println!(
+                    "  sigma:  {} rules loaded, {} rejected (each logged with its reason)",
+                    server.sigma_loaded, server.sigma_rejected
                 );
             }
             println!("  admin token (new at each start): {}", server.admin_token);
@@ -260,6 +277,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Hunt(args) => vigie::hunt::run(args),
         Command::Bench { command } => {
             vigie::bench::run(command).await?;
             Ok(ExitCode::SUCCESS)

@@ -82,6 +82,8 @@ pub struct Metrics {
     pub open_incidents: AtomicI64,
     pub live_alerts: AtomicI64,
     pub stream_subscribers: AtomicI64,
+    pub correlation_groups: AtomicI64,
+    pub correlation_evicted: AtomicU64,
     pub ingest_latency: Histogram,
 }
 
@@ -175,6 +177,19 @@ impl Metrics {
             "vigie_stream_subscribers",
             "Live-stream connections.",
             self.stream_subscribers.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "vigie_correlation_groups",
+            "Live group keys of the Sigma correlation rules.",
+            self.correlation_groups.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "vigie_correlation_evicted_total",
+            "Correlation groups evicted, stalest first, at the state cap.",
+            "",
+            load(&self.correlation_evicted),
         );
         store.commit_latency.render(
             &mut out,

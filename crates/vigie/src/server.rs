@@ -16,8 +16,9 @@ use crate::auth::{Authenticator, Role, issue_token};
 use crate::estate::{EstateHandle, load_estate};
 use crate::ingest::syslog;
 use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Rules};
 use crate::store::Store;
+use vigie_core::rule::detect::DetectionSet;
 
 /// The name of the admin token that `vigie serve` prints; a new one replaces it at each start.
 pub const STARTUP_TOKEN_NAME: &str = "serve-startup-admin";
@@ -33,6 +34,8 @@ pub struct ServeOptions {
     pub syslog_tcp: Option<SocketAddr>,
     /// Events accepted and not yet committed, at most (see `pipeline`).
     pub max_queued_events: usize,
+    /// Directories of Sigma rules evaluated on every event.
+    pub sigma_rules: Vec<PathBuf>,
 }
 
 impl ServeOptions {
@@ -57,6 +60,9 @@ pub struct Server {
     pub admin_token: String,
     pub syslog_udp: Option<SocketAddr>,
     pub syslog_tcp: Option<SocketAddr>,
+    /// Sigma rules loaded, and rejected (each rejection is logged with its reason).
+    pub sigma_loaded: usize,
+    pub sigma_rejected: usize,
     pub state: AppState,
     stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
@@ -72,6 +78,26 @@ fn load_rules(path: Option<&PathBuf>) -> Result<Vec<vigie_core::alert::AlertRule
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))
 }
 
+/// Loads the Sigma rule directories; every rejected rule is logged with its reason.
+fn load_sigma(dirs: &[PathBuf]) -> Result<(DetectionSet, usize)> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        files.extend(crate::rule::read_rule_dir(dir)?);
+    }
+    let set = vigie_core::rule::load_rules(&files, &std::collections::HashMap::new());
+    for rejection in &set.rejected {
+        tracing::warn!(
+            path = %rejection.path,
+            line = ?rejection.line,
+            rule = ?rejection.rule_id,
+            reason = %rejection.reason,
+            "sigma rule rejected"
+        );
+    }
+    let rejected = set.rejected.len();
+    Ok((DetectionSet::new(set), rejected))
+}
+
 pub async fn start(options: ServeOptions) -> Result<Server> {
     let url = options.database_url()?;
     let store = Arc::new(Store::open(&url).await?);
@@ -81,7 +107,12 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
             anyhow::anyhow!("the estate does not load:\n{}", problems.join("\n"))
         })?;
     let estate = EstateHandle::new(options.estate_dir.clone(), estate);
-    let rules = Arc::new(load_rules(options.alert_rules.as_ref())?);
+    let (sigma, sigma_rejected) = load_sigma(&options.sigma_rules)?;
+    let sigma_loaded = sigma.len();
+    let rules = Arc::new(Rules {
+        alert: load_rules(options.alert_rules.as_ref())?,
+        sigma,
+    });
     let metrics = Arc::new(Metrics::default());
     let pipeline = Pipeline::start(
         store.clone(),
@@ -163,6 +194,8 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
         admin_token: admin.token,
         syslog_udp,
         syslog_tcp,
+        sigma_loaded,
+        sigma_rejected,
         state,
         stop,
         http,

@@ -383,7 +383,8 @@ fn fingerprint(rule: &AlertRule, event: &Event) -> String {
     format!("{:016x}", hasher.0)
 }
 
-struct Fnv1a(u64);
+/// FNV-1a 64, the fingerprint hash of every rule kind.
+pub(crate) struct Fnv1a(pub(crate) u64);
 
 impl Default for Fnv1a {
     fn default() -> Self {
@@ -392,7 +393,7 @@ impl Default for Fnv1a {
 }
 
 impl Fnv1a {
-    fn write(&mut self, bytes: &[u8]) {
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
         for byte in bytes {
             self.0 ^= u64::from(*byte);
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);

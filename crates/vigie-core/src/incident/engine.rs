@@ -67,6 +67,9 @@ impl Default for GroupingPolicy {
 
 /// What `IncidentBook::apply` accepts: a signal from the rules, an operator's action, or the
 /// passing of time.
+// A command is built, moved once into `apply` and dropped: never stored in bulk, so the size
+// of the signal variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum IncidentCommand {
     Signal(AlertSignal),

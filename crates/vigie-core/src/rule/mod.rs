@@ -1,6 +1,9 @@
 //! Detection rules. `sigma` holds the Sigma v2.1 engine: parsing, compilation and evaluation of
-//! detection rules against JSON events. Pure: rule texts come in as strings, events as values.
+//! detection rules against JSON events; `detect` applies compiled rules to Vigie events and
+//! turns matches into alert signals. Pure: rule texts come in as strings, events as values.
 
+pub mod correlation;
+pub mod detect;
 pub mod sigma;
 
 pub use sigma::{

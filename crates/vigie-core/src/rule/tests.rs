@@ -872,7 +872,10 @@ fn loader_reports_every_rejection_with_path_line_and_id() {
             "search `sel`, field `f|nope`: unknown modifier `nope`".to_owned()
         )
     );
-    assert_eq!(summary[1].3, "not yet supported: correlation rule");
+    assert_eq!(
+        summary[1].3,
+        "correlation: missing `condition` (required for event_count)"
+    );
     assert_eq!(summary[1].2.as_deref(), Some("corr-1"));
     assert_eq!(summary[2].3, "not yet supported: filter rule");
     assert_eq!(summary[3].0, "broken.yml");

@@ -24,6 +24,8 @@ use vigie_core::alert::{AlertRule, evaluate};
 use vigie_core::event::{Event, StoredEvent};
 use vigie_core::incident::model::{Alert, Incident, TimelineEntry};
 use vigie_core::incident::{CommandError, Effect, IncidentBook, IncidentCommand};
+use vigie_core::rule::correlation::{CorrelationEngine, CorrelationLimits};
+use vigie_core::rule::detect::{DetectionSet, correlation_signal};
 
 use crate::estate::EstateHandle;
 use crate::metrics::Metrics;
@@ -55,6 +57,13 @@ pub enum PipelineError {
     Stopped,
 }
 
+/// The rules every event is evaluated against: the built-in alert rules and the Sigma rules.
+#[derive(Default)]
+pub struct Rules {
+    pub alert: Vec<AlertRule>,
+    pub sigma: DetectionSet,
+}
+
 /// What an ingest call gets back once its events are durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngestReceipt {
@@ -62,6 +71,8 @@ pub struct IngestReceipt {
     pub count: usize,
 }
 
+// Jobs are moved once through the queue; the command variant's size is not worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Job {
     Ingest {
         events: Vec<Event>,
@@ -91,7 +102,7 @@ impl Pipeline {
     pub async fn start(
         store: Arc<Store>,
         estate: EstateHandle,
-        rules: Arc<Vec<AlertRule>>,
+        rules: Arc<Rules>,
         metrics: Arc<Metrics>,
         max_queued: usize,
     ) -> anyhow::Result<Pipeline> {
@@ -237,10 +248,13 @@ struct Writer {
     store: Arc<Store>,
     estate: EstateHandle,
     estate_version: u64,
-    rules: Arc<Vec<AlertRule>>,
+    rules: Arc<Rules>,
     changes: broadcast::Sender<Arc<Change>>,
     metrics: Arc<Metrics>,
     book: IncidentBook,
+    /// Sliding-window state of the Sigma correlation rules (in memory: a restart starts the
+    /// windows afresh).
+    correlation: CorrelationEngine,
     next_event_id: i64,
     next_timeline_id: i64,
     next_change_seq: i64,
@@ -250,10 +264,11 @@ impl Writer {
     async fn restore(
         store: Arc<Store>,
         estate: EstateHandle,
-        rules: Arc<Vec<AlertRule>>,
+        rules: Arc<Rules>,
         changes: broadcast::Sender<Arc<Change>>,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Writer> {
+        let correlation = rules.sigma.correlation_engine(CorrelationLimits::default());
         let mut writer = Writer {
             store,
             estate,
@@ -262,6 +277,7 @@ impl Writer {
             changes,
             metrics,
             book: IncidentBook::new(1, 1),
+            correlation,
             next_event_id: 1,
             next_timeline_id: 1,
             next_change_seq: 1,
@@ -351,7 +367,14 @@ impl Writer {
                             .as_deref()
                             .and_then(|asset| estate.asset(&event.client, asset))
                             .map(|asset| asset.criticality);
-                        for signal in evaluate(&self.rules, &event, Some(id), criticality) {
+                        let built_in = evaluate(&self.rules.alert, &event, Some(id), criticality);
+                        let sigma = self.rules.sigma.detect(
+                            &mut self.correlation,
+                            &event,
+                            Some(id),
+                            criticality,
+                        );
+                        for signal in built_in.into_iter().chain(sigma) {
                             self.metrics
                                 .alerts_signalled
                                 .fetch_add(1, Ordering::Relaxed);
@@ -381,10 +404,22 @@ impl Writer {
                     }
                     Err(error) => command_replies.push((reply, Err(PipelineError::Command(error)))),
                 },
-                Job::Tick => match self.book.apply(IncidentCommand::Tick, now) {
-                    Ok(out) => effects.extend(out),
-                    Err(error) => tracing::error!(%error, "tick refused by the incident book"),
-                },
+                Job::Tick => {
+                    // Correlations checked when their window closes fire on the tick.
+                    for matched in self.correlation.advance(now) {
+                        let signal = correlation_signal(&matched, None, None, None);
+                        match self.book.apply(IncidentCommand::Signal(signal), now) {
+                            Ok(out) => effects.extend(out),
+                            Err(error) => {
+                                tracing::error!(%error, "signal refused by the incident book")
+                            }
+                        }
+                    }
+                    match self.book.apply(IncidentCommand::Tick, now) {
+                        Ok(out) => effects.extend(out),
+                        Err(error) => tracing::error!(%error, "tick refused by the incident book"),
+                    }
+                }
             }
         }
         self.collect_effects(effects, now, &mut batch);
@@ -411,6 +446,12 @@ impl Writer {
                 self.metrics
                     .live_alerts
                     .store(self.book.live_alerts() as i64, Ordering::Relaxed);
+                self.metrics
+                    .correlation_groups
+                    .store(self.correlation.live_groups() as i64, Ordering::Relaxed);
+                self.metrics
+                    .correlation_evicted
+                    .store(self.correlation.evicted(), Ordering::Relaxed);
                 for change in batch.changes {
                     // No subscriber is not an error: the feed is in the store for later.
                     let _ = self.changes.send(Arc::new(change));

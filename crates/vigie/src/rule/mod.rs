@@ -39,7 +39,8 @@ pub fn read_rule_dir(dir: &Path) -> Result<Vec<(String, String)>> {
 }
 
 /// Loads a directory of rules and renders the report `vigie rules check` prints: one line per
-/// rejected rule with its place and reason, then `N rules loaded, M rejected`.
+/// rejected rule with its place and reason, then `N rules loaded, M rejected` (correlation
+/// rules included).
 pub fn check_rules(dir: &Path) -> Result<(RuleSet, String)> {
     let files = read_rule_dir(dir)?;
     let set = load_rules(&files, &HashMap::new());
@@ -53,10 +54,11 @@ pub fn check_rules(dir: &Path) -> Result<(RuleSet, String)> {
             .unwrap_or_default();
         let _ = writeln!(report, "{}{line}:{id} {}", rejection.path, rejection.reason);
     }
+    // Correlation rules count as rules: they are loaded (or rejected) like the others.
+    let loaded = set.rules.len() + set.correlations.len();
     let _ = writeln!(
         report,
-        "{} rules loaded, {} rejected",
-        set.rules.len(),
+        "{loaded} rules loaded, {} rejected",
         set.rejected.len()
     );
     Ok((set, report))

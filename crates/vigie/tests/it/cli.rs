@@ -185,3 +185,15 @@ fn rules_check_lists_each_rejection_and_ends_with_a_summary() {
     assert_eq!(lines[1], "1 rules loaded, 1 rejected");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn vigies_own_rule_pack_loads_whole() {
+    let output = vigie()
+        .args(["rules", "check"])
+        .arg(crate::support::example_rules())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(stdout.trim_end(), "14 rules loaded, 0 rejected");
+}

@@ -4,7 +4,9 @@
 mod support;
 
 mod cli;
+mod detection;
 mod durability;
+mod hunt;
 mod incidents;
 mod ingest;
 mod isolation;

@@ -12,6 +12,11 @@ pub fn example_estate() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/estate")
 }
 
+/// Vigie's own Sigma rule pack.
+pub fn example_rules() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules/vigie")
+}
+
 pub struct TestServer {
     pub server: Option<Server>,
     pub url: String,
@@ -44,6 +49,7 @@ pub async fn serve(engine: Engine) -> Option<TestServer> {
         syslog_udp: Some("127.0.0.1:0".parse().unwrap()),
         syslog_tcp: Some("127.0.0.1:0".parse().unwrap()),
         max_queued_events: 5_000,
+        sigma_rules: vec![example_rules()],
     })
     .await
     .expect("the server starts");

@@ -2,7 +2,12 @@
 //! field/modifier keys split but values not yet compiled. Shapes the spec does not allow are
 //! rejected here, with the line of the offending node.
 
+use std::collections::BTreeMap;
+
 use super::yaml::{Node, NodeValue};
+use crate::rule::correlation::{
+    CompareOp, CorrelationCondition, CorrelationKind, CorrelationRule, parse_timespan,
+};
 
 /// A parse or compile failure of one rule, with the YAML line when known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +108,7 @@ pub struct SigmaRule {
 #[derive(Debug)]
 pub(crate) enum Document {
     Rule(Box<SigmaRule>),
-    Correlation { id: Option<String>, line: usize },
+    Correlation(Box<CorrelationRule>),
     Filter { id: Option<String>, line: usize },
 }
 
@@ -156,11 +161,8 @@ pub(crate) fn parse_document(doc: &Node) -> Result<Document, RuleError> {
             format!("a rule must be a map, found a {}", doc.kind()),
         ));
     }
-    if doc.get("correlation").is_some() {
-        return Ok(Document::Correlation {
-            id: document_id(doc),
-            line: doc.line,
-        });
+    if let Some(section) = doc.get("correlation") {
+        return parse_correlation(doc, section).map(|c| Document::Correlation(Box::new(c)));
     }
     if doc.get("filter").is_some() {
         return Ok(Document::Filter {
@@ -169,6 +171,263 @@ pub(crate) fn parse_document(doc: &Node) -> Result<Document, RuleError> {
         });
     }
     parse_rule(doc).map(|rule| Document::Rule(Box::new(rule)))
+}
+
+fn parse_level(doc: &Node) -> Result<Option<SigmaLevel>, RuleError> {
+    let Some(node) = doc.get("level") else {
+        return Ok(None);
+    };
+    Ok(Some(match node.scalar_text().as_deref() {
+        Some("informational") => SigmaLevel::Informational,
+        Some("low") => SigmaLevel::Low,
+        Some("medium") => SigmaLevel::Medium,
+        Some("high") => SigmaLevel::High,
+        Some("critical") => SigmaLevel::Critical,
+        other => {
+            return Err(RuleError::at(
+                node,
+                format!("unknown level `{}`", other.unwrap_or("(not a string)")),
+            ));
+        }
+    }))
+}
+
+const CORRELATION_KEYS: [&str; 7] = [
+    "type",
+    "rules",
+    "group-by",
+    "timespan",
+    "condition",
+    "aliases",
+    "generate",
+];
+
+/// Parses a `correlation:` document. References in `rules` and `aliases` are checked against
+/// each other here and against the loaded rules by the loader.
+fn parse_correlation(doc: &Node, section: &Node) -> Result<CorrelationRule, RuleError> {
+    let title =
+        optional_text(doc, "title")?.ok_or_else(|| RuleError::at(doc, "missing `title`"))?;
+    let NodeValue::Map(entries) = &section.value else {
+        return Err(RuleError::at(section, "`correlation` must be a map"));
+    };
+    for (key, _) in entries {
+        let known = key
+            .scalar_text()
+            .is_some_and(|k| CORRELATION_KEYS.contains(&k.as_str()));
+        if !known {
+            return Err(RuleError::at(
+                key,
+                format!(
+                    "correlation: unknown key `{}`",
+                    key.scalar_text().unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let type_name = optional_text(section, "type")?
+        .ok_or_else(|| RuleError::at(section, "correlation: missing `type`"))?;
+    let kind = CorrelationKind::from_name(&type_name).ok_or_else(|| {
+        RuleError::at(
+            section.get("type").unwrap_or(section),
+            format!("correlation: unsupported type `{type_name}`"),
+        )
+    })?;
+    let rules = text_list(section, "rules")?;
+    if rules.is_empty() {
+        return Err(RuleError::at(section, "correlation: missing `rules`"));
+    }
+    let group_by = text_list(section, "group-by")?;
+    let timespan_node = section
+        .get("timespan")
+        .ok_or_else(|| RuleError::at(section, "correlation: missing `timespan`"))?;
+    let timespan_ms = match &timespan_node.value {
+        NodeValue::Str(text) => parse_timespan(text),
+        _ => Err(format!(
+            "invalid timespan: expected text such as `5m`, found a {}",
+            timespan_node.kind()
+        )),
+    }
+    .map_err(|reason| RuleError::at(timespan_node, format!("correlation: {reason}")))?;
+    let condition = parse_correlation_condition(section, kind, rules.len())?;
+    let aliases = parse_aliases(section, &rules, &group_by)?;
+    // `generate` sits in the correlation section in the spec; some rules put it at the top.
+    let generate = match section.get("generate").or_else(|| doc.get("generate")) {
+        None => false,
+        Some(node) => match node.value {
+            NodeValue::Bool(b) => b,
+            _ => {
+                return Err(RuleError::at(
+                    node,
+                    "correlation: `generate` must be true or false",
+                ));
+            }
+        },
+    };
+    Ok(CorrelationRule {
+        title,
+        id: optional_text(doc, "id")?,
+        name: optional_text(doc, "name")?,
+        status: optional_text(doc, "status")?,
+        level: parse_level(doc)?,
+        description: optional_text(doc, "description")?,
+        author: optional_text(doc, "author")?,
+        tags: text_list(doc, "tags")?,
+        kind,
+        rules,
+        group_by,
+        aliases,
+        timespan_ms,
+        condition,
+        generate,
+        path: String::new(),
+        line: doc.line,
+    })
+}
+
+fn parse_correlation_condition(
+    section: &Node,
+    kind: CorrelationKind,
+    rule_count: usize,
+) -> Result<CorrelationCondition, RuleError> {
+    let Some(node) = section.get("condition") else {
+        if matches!(
+            kind,
+            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered
+        ) {
+            // Temporal correlations need every referenced rule by default.
+            return Ok(CorrelationCondition {
+                criteria: vec![(CompareOp::Gte, rule_count as f64)],
+                field: None,
+                percentile: None,
+            });
+        }
+        return Err(RuleError::at(
+            section,
+            format!(
+                "correlation: missing `condition` (required for {})",
+                kind.name()
+            ),
+        ));
+    };
+    let NodeValue::Map(entries) = &node.value else {
+        return Err(RuleError::at(
+            node,
+            "correlation: `condition` must be a map",
+        ));
+    };
+    let mut condition = CorrelationCondition {
+        criteria: Vec::new(),
+        field: None,
+        percentile: None,
+    };
+    for (key, value) in entries {
+        let key_text = key.scalar_text().unwrap_or_default();
+        let number = || match value.value {
+            NodeValue::Int(i) => Ok(i as f64),
+            NodeValue::Float(f) if f.is_finite() => Ok(f),
+            _ => Err(RuleError::at(
+                value,
+                format!("correlation: `condition.{key_text}` must be a number"),
+            )),
+        };
+        match key_text.as_str() {
+            "field" => {
+                condition.field = Some(value.scalar_text().ok_or_else(|| {
+                    RuleError::at(value, "correlation: `condition.field` must be a string")
+                })?);
+            }
+            "percentile" => {
+                let p = number()?;
+                if kind != CorrelationKind::ValuePercentile || !(0.0..=100.0).contains(&p) {
+                    return Err(RuleError::at(
+                        key,
+                        "correlation: `condition.percentile` must be 0 to 100, for value_percentile only",
+                    ));
+                }
+                condition.percentile = Some(p);
+            }
+            op => {
+                let op = CompareOp::from_name(op).ok_or_else(|| {
+                    RuleError::at(
+                        key,
+                        format!("correlation: unknown condition operator `{key_text}`"),
+                    )
+                })?;
+                condition.criteria.push((op, number()?));
+            }
+        }
+    }
+    if condition.criteria.is_empty() {
+        return Err(RuleError::at(
+            node,
+            "correlation: `condition` has no criterion (gt, gte, lt, lte, eq, neq)",
+        ));
+    }
+    match (&condition.field, kind.needs_field()) {
+        (None, true) => Err(RuleError::at(
+            node,
+            format!(
+                "correlation: `condition.field` is required for {}",
+                kind.name()
+            ),
+        )),
+        (Some(_), false) => Err(RuleError::at(
+            node,
+            format!(
+                "correlation: `condition.field` is not used by {}",
+                kind.name()
+            ),
+        )),
+        _ => Ok(condition),
+    }
+}
+
+fn parse_aliases(
+    section: &Node,
+    rules: &[String],
+    group_by: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, RuleError> {
+    let mut aliases = BTreeMap::new();
+    let Some(node) = section.get("aliases") else {
+        return Ok(aliases);
+    };
+    let NodeValue::Map(entries) = &node.value else {
+        return Err(RuleError::at(node, "correlation: `aliases` must be a map"));
+    };
+    for (alias_key, mapping) in entries {
+        let alias = alias_key.scalar_text().unwrap_or_default();
+        if !group_by.contains(&alias) {
+            return Err(RuleError::at(
+                alias_key,
+                format!("correlation: alias `{alias}` is not used in `group-by`"),
+            ));
+        }
+        let NodeValue::Map(pairs) = &mapping.value else {
+            return Err(RuleError::at(
+                mapping,
+                format!("correlation: alias `{alias}` must map rule names to fields"),
+            ));
+        };
+        let mut fields = BTreeMap::new();
+        for (rule_key, field) in pairs {
+            let rule = rule_key.scalar_text().unwrap_or_default();
+            if !rules.contains(&rule) {
+                return Err(RuleError::at(
+                    rule_key,
+                    format!("correlation: alias `{alias}` names `{rule}`, which is not in `rules`"),
+                ));
+            }
+            let field = field.scalar_text().ok_or_else(|| {
+                RuleError::at(
+                    field,
+                    format!("correlation: alias `{alias}`: field must be a string"),
+                )
+            })?;
+            fields.insert(rule, field);
+        }
+        aliases.insert(alias, fields);
+    }
+    Ok(aliases)
 }
 
 fn parse_rule(doc: &Node) -> Result<SigmaRule, RuleError> {
@@ -180,22 +439,7 @@ fn parse_rule(doc: &Node) -> Result<SigmaRule, RuleError> {
     }
     let title =
         optional_text(doc, "title")?.ok_or_else(|| RuleError::at(doc, "missing `title`"))?;
-    let level = match doc.get("level") {
-        None => None,
-        Some(node) => Some(match node.scalar_text().as_deref() {
-            Some("informational") => SigmaLevel::Informational,
-            Some("low") => SigmaLevel::Low,
-            Some("medium") => SigmaLevel::Medium,
-            Some("high") => SigmaLevel::High,
-            Some("critical") => SigmaLevel::Critical,
-            other => {
-                return Err(RuleError::at(
-                    node,
-                    format!("unknown level `{}`", other.unwrap_or("(not a string)")),
-                ));
-            }
-        }),
-    };
+    let level = parse_level(doc)?;
     let logsource_node = doc
         .get("logsource")
         .ok_or_else(|| RuleError::at(doc, "missing `logsource`"))?;

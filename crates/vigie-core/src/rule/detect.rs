@@ -1,0 +1,447 @@
+//! Sigma rules applied to Vigie events in the pipeline: which rules an event is tested
+//! against (its logsource), the document the rules see, and the alert signal a match raises.
+//! A match's signal carries the rule's id, title, level, tags and author — the DRL licence of
+//! the public rules requires the author on every alert they produce.
+
+use serde_json::{Map, Value, json};
+
+use crate::alert::Fnv1a;
+use crate::event::{Event, Severity};
+use crate::incident::model::AlertSignal;
+use crate::rule::correlation::{
+    CorrelationEngine, CorrelationLimits, CorrelationMatch, CorrelationRule,
+};
+use crate::rule::sigma::{
+    CompiledRule, DefaultFieldSource, FieldSource, LogSource, RuleSet, SigmaLevel,
+};
+
+/// Compiled Sigma rules and correlation rules, ready for the pipeline.
+#[derive(Default)]
+pub struct DetectionSet {
+    rules: Vec<CompiledRule>,
+    /// Per rule: whether a match alerts by itself (not when a correlation uses the rule
+    /// without `generate: true`).
+    alone: Vec<bool>,
+    correlations: Vec<CorrelationRule>,
+}
+
+/// The logsource an event states: its `product`, `category` and `service` fields (at the top
+/// of its fields or under `logsource`), and `windows` for events in the EVTX layout.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EventLogSource {
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub service: Option<String>,
+}
+
+impl EventLogSource {
+    pub fn of(document: &Value) -> EventLogSource {
+        let stated = |key: &str| {
+            document
+                .get(key)
+                .or_else(|| document.get("logsource").and_then(|l| l.get(key)))
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+        };
+        let windows = document.pointer("/Event/System").is_some();
+        EventLogSource {
+            product: stated("product").or_else(|| windows.then(|| "windows".to_owned())),
+            category: stated("category"),
+            service: stated("service"),
+        }
+    }
+
+    /// A rule applies unless the event states a different value for a key the rule names.
+    pub fn admits(&self, rule: &LogSource) -> bool {
+        let agrees = |stated: &Option<String>, wanted: &Option<String>| match (stated, wanted) {
+            (Some(stated), Some(wanted)) => stated.eq_ignore_ascii_case(wanted),
+            _ => true,
+        };
+        agrees(&self.product, &rule.product)
+            && agrees(&self.category, &rule.category)
+            && agrees(&self.service, &rule.service)
+    }
+}
+
+/// The JSON document rules are evaluated against: the event's fields at the top level, beside
+/// `message`, `client`, `asset`, `source`, `kind` and `severity`.
+pub fn event_document(event: &Event) -> Value {
+    let mut document: Map<String, Value> = event.fields.clone();
+    document.insert("message".into(), Value::String(event.message.clone()));
+    document.insert("client".into(), Value::String(event.client.clone()));
+    if let Some(asset) = &event.asset {
+        document.insert("asset".into(), Value::String(asset.clone()));
+    }
+    document.insert("source".into(), Value::String(event.source.clone()));
+    document.insert("kind".into(), Value::String(event.kind.clone()));
+    document.insert(
+        "severity".into(),
+        Value::String(event.severity.as_str().into()),
+    );
+    Value::Object(document)
+}
+
+/// The alert severity of a Sigma level.
+pub fn severity_of(level: Option<SigmaLevel>) -> Severity {
+    match level {
+        Some(SigmaLevel::Critical) => Severity::Critical,
+        Some(SigmaLevel::High) => Severity::Error,
+        Some(SigmaLevel::Medium) | None => Severity::Warning,
+        Some(SigmaLevel::Low) => Severity::Notice,
+        Some(SigmaLevel::Informational) => Severity::Info,
+    }
+}
+
+fn level_name(level: Option<SigmaLevel>) -> &'static str {
+    match level {
+        Some(SigmaLevel::Critical) => "critical",
+        Some(SigmaLevel::High) => "high",
+        Some(SigmaLevel::Medium) => "medium",
+        Some(SigmaLevel::Low) => "low",
+        Some(SigmaLevel::Informational) => "informational",
+        None => "unknown",
+    }
+}
+
+impl DetectionSet {
+    pub fn new(set: RuleSet) -> DetectionSet {
+        let alone = set
+            .rules
+            .iter()
+            .map(|rule| set.alerts_alone(rule))
+            .collect();
+        DetectionSet {
+            rules: set.rules,
+            alone,
+            correlations: set.correlations,
+        }
+    }
+
+    /// Detection rules and correlation rules.
+    pub fn len(&self) -> usize {
+        self.rules.len() + self.correlations.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// A correlation engine for these rules; the caller owns its state (one per pipeline).
+    pub fn correlation_engine(&self, limits: CorrelationLimits) -> CorrelationEngine {
+        let base = self
+            .rules
+            .iter()
+            .map(|compiled| (compiled.rule.id.clone(), compiled.rule.name.clone()));
+        CorrelationEngine::new(self.correlations.clone(), base, limits)
+    }
+
+    /// The signals an event raises: one per rule that matches it and alerts by itself, and one
+    /// per correlation whose condition the match completes. `criticality` is the event's
+    /// asset's.
+    pub fn detect(
+        &self,
+        correlation: &mut CorrelationEngine,
+        event: &Event,
+        event_id: Option<i64>,
+        criticality: Option<u8>,
+    ) -> Vec<AlertSignal> {
+        if self.rules.is_empty() {
+            return Vec::new();
+        }
+        let document = event_document(event);
+        let logsource = EventLogSource::of(&document);
+        let mut signals = Vec::new();
+        for (compiled, alone) in self.rules.iter().zip(&self.alone) {
+            if !logsource.admits(&compiled.rule.logsource) || !compiled.matches(&document) {
+                continue;
+            }
+            if *alone {
+                signals.push(signal(compiled, &document, event, event_id, criticality));
+            }
+            if !self.correlations.is_empty() {
+                let rule = &compiled.rule;
+                let reference = rule
+                    .id
+                    .as_deref()
+                    .or(rule.name.as_deref())
+                    .unwrap_or(&rule.title);
+                for matched in
+                    correlation.observe(&event.client, reference, &document, event.time_ms)
+                {
+                    signals.push(correlation_signal(
+                        &matched,
+                        event.asset.as_deref(),
+                        event_id,
+                        criticality,
+                    ));
+                }
+            }
+        }
+        signals
+    }
+}
+
+/// The signal of a correlation whose condition held: one alert per correlation and group, its
+/// labels saying which group, what value crossed the condition, and over what time.
+pub fn correlation_signal(
+    matched: &CorrelationMatch,
+    asset: Option<&str>,
+    event_id: Option<i64>,
+    criticality: Option<u8>,
+) -> AlertSignal {
+    let rule_id = matched
+        .correlation_id
+        .clone()
+        .or_else(|| matched.correlation_name.clone())
+        .unwrap_or_else(|| matched.title.clone());
+    let mut hasher = Fnv1a::default();
+    hasher.write(b"sigma-correlation\xff");
+    hasher.write(rule_id.as_bytes());
+    for (field, value) in &matched.group {
+        hasher.write(&[0xff]);
+        hasher.write(field.as_bytes());
+        hasher.write(&[0xfe]);
+        hasher.write(value.as_bytes());
+    }
+    let group: Map<String, Value> = matched
+        .group
+        .iter()
+        .map(|(f, v)| (f.clone(), json!(v)))
+        .collect();
+    let mut labels = Map::new();
+    labels.insert("engine".into(), json!("sigma-correlation"));
+    labels.insert("level".into(), json!(level_name(matched.level)));
+    labels.insert(
+        "author".into(),
+        json!(matched.author.clone().unwrap_or_default()),
+    );
+    labels.insert("tags".into(), json!(matched.tags));
+    labels.insert("group".into(), Value::Object(group));
+    labels.insert("value".into(), json!(matched.value));
+    labels.insert("first_ms".into(), json!(matched.first_ms));
+    labels.insert("last_ms".into(), json!(matched.last_ms));
+    AlertSignal {
+        client: matched.client.clone(),
+        fingerprint: format!("{:016x}", hasher.0),
+        rule: rule_id,
+        title: matched.title.clone(),
+        severity: severity_of(matched.level),
+        asset: asset.map(str::to_owned),
+        source: "sigma".into(),
+        kind: "correlation".into(),
+        criticality,
+        event_id,
+        time_ms: matched.last_ms,
+        labels,
+    }
+}
+
+/// The hosts a lateral movement goes from and to, as the event names them: the source is the
+/// remote address or workstation of a logon, the target the computer that logged it (or the
+/// event's asset). Drawing the attack's spread starts from these.
+fn lateral_hosts(document: &Value, event: &Event) -> Value {
+    let text = |names: &[&str]| {
+        names.iter().find_map(|name| {
+            DefaultFieldSource
+                .field(document, name)
+                .and_then(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| v.get("#text").and_then(Value::as_str).map(str::to_owned))
+                })
+                .filter(|v| !v.is_empty() && v != "-")
+        })
+    };
+    json!({
+        "source": text(&["IpAddress", "WorkstationName", "SourceHostname", "SourceIp"]),
+        "target": text(&["Computer"]).or_else(|| event.asset.clone()),
+    })
+}
+
+fn signal(
+    compiled: &CompiledRule,
+    document: &Value,
+    event: &Event,
+    event_id: Option<i64>,
+    criticality: Option<u8>,
+) -> AlertSignal {
+    let rule = &compiled.rule;
+    let rule_id = rule.id.clone().unwrap_or_else(|| rule.title.clone());
+    // One alert per rule and asset: repeats of the same detection on the same asset count up.
+    let mut hasher = Fnv1a::default();
+    hasher.write(b"sigma\xff");
+    hasher.write(rule_id.as_bytes());
+    hasher.write(&[0xff]);
+    hasher.write(event.asset.as_deref().unwrap_or("").as_bytes());
+    let mut labels = Map::new();
+    labels.insert("engine".into(), json!("sigma"));
+    labels.insert("level".into(), json!(level_name(rule.level)));
+    labels.insert(
+        "author".into(),
+        json!(rule.author.clone().unwrap_or_default()),
+    );
+    labels.insert("tags".into(), json!(rule.tags));
+    labels.insert("rule_path".into(), json!(compiled.path));
+    if rule
+        .tags
+        .iter()
+        .any(|tag| tag.eq_ignore_ascii_case("attack.lateral-movement"))
+    {
+        labels.insert("lateral_movement".into(), lateral_hosts(document, event));
+    }
+    AlertSignal {
+        client: event.client.clone(),
+        fingerprint: format!("{:016x}", hasher.0),
+        rule: rule_id,
+        title: rule.title.clone(),
+        severity: severity_of(rule.level),
+        asset: event.asset.clone(),
+        source: event.source.clone(),
+        kind: event.kind.clone(),
+        criticality,
+        event_id,
+        time_ms: event.time_ms,
+        labels,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::event::event_from_json;
+    use crate::rule::sigma::load_rules;
+
+    fn rules(yaml: &str) -> DetectionSet {
+        let set = load_rules(
+            &[("pack/test.yml".to_owned(), yaml.to_owned())],
+            &HashMap::new(),
+        );
+        assert!(set.rejected.is_empty(), "{:?}", set.rejected);
+        DetectionSet::new(set)
+    }
+
+    fn detect(
+        set: &DetectionSet,
+        event: &Event,
+        id: Option<i64>,
+        criticality: Option<u8>,
+    ) -> Vec<AlertSignal> {
+        let mut engine = set.correlation_engine(CorrelationLimits::default());
+        set.detect(&mut engine, event, id, criticality)
+    }
+
+    const VSSADMIN: &str = "title: Shadow copies deleted\nid: 11111111-2222-3333-4444-555555555555\nauthor: Vigie\nlevel: critical\n\
+        tags: [attack.impact, attack.t1490]\nlogsource: {product: windows, category: process_creation}\n\
+        detection:\n  selection:\n    Image|endswith: '\\vssadmin.exe'\n    CommandLine|contains|all: [delete, shadows]\n  condition: selection\n";
+
+    fn event(value: serde_json::Value) -> Event {
+        event_from_json(value, 1_000, "http").unwrap()
+    }
+
+    #[test]
+    fn a_match_raises_a_signal_with_the_rules_metadata_and_author() {
+        let set = rules(VSSADMIN);
+        let hit = event(
+            json!({"client": "acme", "asset": "srv-1", "message": "process created",
+            "Event": {"System": {"EventID": 1}, "EventData": {"Image": "C:\\Windows\\System32\\vssadmin.exe", "CommandLine": "vssadmin Delete Shadows /all /quiet"}}}),
+        );
+        let signals = detect(&set, &hit, Some(7), Some(5));
+        assert_eq!(signals.len(), 1);
+        let signal = &signals[0];
+        assert_eq!(signal.rule, "11111111-2222-3333-4444-555555555555");
+        assert_eq!(signal.title, "Shadow copies deleted");
+        assert_eq!(signal.severity, Severity::Critical);
+        assert_eq!((signal.event_id, signal.criticality), (Some(7), Some(5)));
+        assert_eq!(signal.labels["author"], "Vigie");
+        assert_eq!(signal.labels["level"], "critical");
+        assert_eq!(
+            signal.labels["tags"],
+            json!(["attack.impact", "attack.t1490"])
+        );
+        // The same detection on the same asset is the same alert; on another asset, another.
+        let again = detect(&set, &hit, Some(8), Some(5));
+        assert_eq!(again[0].fingerprint, signal.fingerprint);
+        let mut elsewhere = hit.clone();
+        elsewhere.asset = Some("srv-2".into());
+        assert_ne!(
+            detect(&set, &elsewhere, None, None)[0].fingerprint,
+            signal.fingerprint
+        );
+    }
+
+    #[test]
+    fn an_event_of_another_stated_product_is_not_tested() {
+        let set = rules(VSSADMIN);
+        let linux = event(json!({"client": "acme", "message": "m", "product": "linux",
+            "Image": "/tmp/vssadmin.exe", "CommandLine": "delete shadows"}));
+        assert!(detect(&set, &linux, None, None).is_empty());
+        let unstated = event(json!({"client": "acme", "message": "m",
+            "Image": "C:\\vssadmin.exe", "CommandLine": "delete shadows"}));
+        assert_eq!(
+            detect(&set, &unstated, None, None).len(),
+            1,
+            "an event that states no product is tested"
+        );
+        let benign = event(
+            json!({"client": "acme", "message": "m", "Image": "C:\\vssadmin.exe", "CommandLine": "list shadows"}),
+        );
+        assert!(detect(&set, &benign, None, None).is_empty());
+    }
+
+    #[test]
+    fn a_lateral_movement_names_its_source_and_target_hosts() {
+        let set = rules(
+            "title: Remote logon\nid: lm-1\nauthor: Vigie\nlevel: medium\ntags: [attack.lateral-movement]\n\
+            logsource: {product: windows, service: security}\ndetection:\n  selection:\n    EventID: 4624\n    LogonType: 3\n  condition: selection\n",
+        );
+        let logon = event(
+            json!({"client": "acme", "asset": "lyo-fs01", "message": "logon",
+            "Event": {"System": {"EventID": 4624, "Computer": "lyo-fs01.acme.lan"},
+                      "EventData": {"LogonType": 3, "IpAddress": "127.0.10.20", "WorkstationName": "LYO-ERP-APP01"}}}),
+        );
+        let signals = detect(&set, &logon, None, None);
+        assert_eq!(
+            signals[0].labels["lateral_movement"],
+            json!({"source": "127.0.10.20", "target": "lyo-fs01.acme.lan"})
+        );
+    }
+
+    #[test]
+    fn a_burst_raises_one_correlation_alert_and_no_base_alerts() {
+        let set = rules(
+            "title: File renamed\nname: file_renamed\nid: base-1\nlogsource: {category: file_rename}\n\
+            detection:\n  selection:\n    TargetFilename|exists: true\n  condition: selection\n---\n\
+            title: Mass file renaming\nid: corr-1\nauthor: Vigie\nlevel: critical\n\
+            correlation:\n  type: event_count\n  rules: [file_renamed]\n  group-by: [asset]\n  timespan: 1m\n  condition: {gte: 5}\n",
+        );
+        let mut engine = set.correlation_engine(CorrelationLimits::default());
+        let mut raised = Vec::new();
+        for i in 0..7 {
+            let mut renamed = event(
+                json!({"client": "acme", "asset": "srv-1", "message": "renamed", "TargetFilename": format!("C:\\data\\{i}.docx.locked")}),
+            );
+            renamed.time_ms = 1_000 + i * 1_000;
+            raised.extend(set.detect(&mut engine, &renamed, Some(i), Some(4)));
+        }
+        assert_eq!(raised.len(), 1, "{raised:#?}");
+        assert_eq!(raised[0].title, "Mass file renaming");
+        assert_eq!(raised[0].labels["group"], json!({"asset": "srv-1"}));
+        assert_eq!(raised[0].labels["value"], json!(5.0));
+        assert_eq!(raised[0].labels["author"], "Vigie");
+        assert_eq!(raised[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn levels_map_to_severities() {
+        assert_eq!(severity_of(Some(SigmaLevel::Critical)), Severity::Critical);
+        assert_eq!(severity_of(Some(SigmaLevel::High)), Severity::Error);
+        assert_eq!(severity_of(Some(SigmaLevel::Medium)), Severity::Warning);
+        assert_eq!(severity_of(None), Severity::Warning);
+        assert_eq!(severity_of(Some(SigmaLevel::Low)), Severity::Notice);
+        assert_eq!(severity_of(Some(SigmaLevel::Informational)), Severity::Info);
+    }
+}
