@@ -78,7 +78,7 @@ pub(crate) struct Glob {
 enum GlobShape {
     /// Only literals and `*`: the literal runs between stars.
     Segments {
-        segments: Vec<String>,
+        segments: Vec<Segment>,
         leading_star: bool,
         trailing_star: bool,
     },
@@ -127,7 +127,7 @@ impl Glob {
                 segments.pop();
             }
             GlobShape::Segments {
-                segments,
+                segments: segments.into_iter().map(Segment::new).collect(),
                 leading_star,
                 trailing_star,
             }
@@ -157,13 +157,42 @@ impl Glob {
     }
 }
 
-fn match_segments(segments: &[String], leading: bool, trailing: bool, value: &str) -> bool {
+/// A literal run of a pattern, with its substring searcher built once: building a searcher per
+/// comparison cost more than the search itself.
+#[derive(Debug, Clone)]
+struct Segment {
+    text: String,
+    finder: memchr::memmem::Finder<'static>,
+}
+
+impl Segment {
+    fn new(text: String) -> Segment {
+        let finder = memchr::memmem::Finder::new(text.as_bytes()).into_owned();
+        Segment { text, finder }
+    }
+
+    fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn len(&self) -> usize {
+        self.text.len()
+    }
+}
+
+impl PartialEq<str> for Segment {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+fn match_segments(segments: &[Segment], leading: bool, trailing: bool, value: &str) -> bool {
     if segments.is_empty() {
         // `*` alone, or the empty pattern.
         return leading || trailing || value.is_empty();
     }
     if !leading && !trailing && segments.len() == 1 {
-        return value == segments[0];
+        return segments[0] == *value;
     }
     let mut rest = value;
     let mut middle = segments;
@@ -185,7 +214,7 @@ fn match_segments(segments: &[String], leading: bool, trailing: bool, value: &st
         Some(last)
     };
     for segment in middle {
-        match rest.find(segment.as_str()) {
+        match segment.finder.find(rest.as_bytes()) {
             Some(i) => rest = &rest[i + segment.len()..],
             None => return false,
         }
