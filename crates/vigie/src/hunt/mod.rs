@@ -2,12 +2,12 @@
 //! list every rule that fires, the way an analyst uses Hayabusa on a seized disk. Nothing is
 //! stored and no incident is opened: the hunt reads files and writes matches.
 //!
-//! Logsource: this first version does no routing from a rule's `logsource` to event kinds (no
-//! category-to-EventID mapping, no channel check). It only skips what is clearly wrong: an EVTX
-//! record is a Windows event, and so is a JSON event in the evtx_dump layout (with
-//! `Event.System.EventID`): rules whose `logsource.product` is set to something else are not
-//! evaluated on them. Other JSON events get every rule. A rule may therefore fire on an event of
-//! another category when its fields happen to match.
+//! Logsource: each event is tested only against the rules its logsource admits
+//! (`vigie_core::rule::detect::EventLogSource`): an EVTX record, or a JSON event in the
+//! evtx_dump layout, is a Windows event whose channel and event id imply a category (Sysmon's
+//! ids, Security 4688, PowerShell's script and module logs) and a service; a rule for another
+//! product, category or service is not evaluated on it. JSON events that state nothing get
+//! every rule.
 //!
 //! Invariant: one bad record, value or file never stops the hunt; it is counted and reported on
 //! stderr at the end. Only a path or rule directory named on the command line that cannot be
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use serde_json::Value;
+use vigie_core::rule::detect::EventLogSource;
 use vigie_core::rule::sigma::{CompiledRule, SigmaLevel, load_rules};
 
 pub use output::{HuntFormat, HuntMatch, MatchWriter};
@@ -131,11 +132,6 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
             output::level_name(Some(min_level))
         );
     }
-    let windows_rules: Vec<&CompiledRule> = selected
-        .iter()
-        .copied()
-        .filter(|r| applies_to_windows(r))
-        .collect();
 
     let hunt_started = Instant::now();
     let stdout = std::io::stdout().lock();
@@ -154,13 +150,9 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
             if write_error.is_some() {
                 return;
             }
-            let rules = if *kind == FileKind::Evtx || is_windows_event(event) {
-                &windows_rules
-            } else {
-                &selected
-            };
-            for rule in rules {
-                if !rule.matches(event) {
+            let logsource = EventLogSource::of(event);
+            for rule in &selected {
+                if !logsource.admits(&rule.rule.logsource) || !rule.matches(event) {
                     continue;
                 }
                 let found = describe_match(&file, location, event, rule);
@@ -206,20 +198,6 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Whether a rule may apply to a Windows event: its product is unset or `windows`.
-fn applies_to_windows(rule: &CompiledRule) -> bool {
-    rule.rule
-        .logsource
-        .product
-        .as_deref()
-        .is_none_or(|product| product.eq_ignore_ascii_case("windows"))
-}
-
-/// A JSON event in the evtx_dump layout (`Event.System.EventID`) is a Windows event too.
-fn is_windows_event(event: &Value) -> bool {
-    event.pointer("/Event/System/EventID").is_some()
 }
 
 fn level_index(level: Option<SigmaLevel>) -> usize {
