@@ -61,3 +61,35 @@ pub fn read_config(path: &Path) -> Result<ConfigFile> {
     }
     Ok(config)
 }
+
+/// Every `*.yaml` and `*.yml` file below `dir`, recursively, in path order, as
+/// `(path, text)`: how the estate and rule directories are read. `what` names the directory
+/// in errors ("estate directory", "rule directory").
+pub fn read_yaml_dir(dir: &Path, what: &str) -> Result<Vec<(String, String)>> {
+    let mut paths = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .with_context(|| format!("cannot read {what} {}", folder.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok((path.display().to_string(), text))
+        })
+        .collect()
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use vigie_core::estate::{
     Asset, Client, Estate, EstateFile, GroupingKey, load_estate as load_files,
 };
@@ -29,37 +29,12 @@ pub struct EstateHandle {
     changing: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Every `*.yaml` and `*.yml` file of the directory, recursively, in path order.
+/// Every `*.yaml` and `*.yml` file of the estate directory, recursively, in path order.
 pub fn read_estate_dir(dir: &Path) -> Result<Vec<EstateFile>> {
-    let mut paths = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        let entries = std::fs::read_dir(&folder)
-            .with_context(|| format!("cannot read estate directory {}", folder.display()))?;
-        for entry in entries {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml")
-            ) {
-                paths.push(path);
-            }
-        }
-    }
-    paths.sort();
-    paths
+    Ok(crate::config::read_yaml_dir(dir, "estate directory")?
         .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(EstateFile {
-                path: path.display().to_string(),
-                text,
-            })
-        })
-        .collect()
+        .map(|(path, text)| EstateFile { path, text })
+        .collect())
 }
 
 /// The estate as files and API objects define it, or every problem found.

@@ -3,39 +3,14 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use vigie_core::rule::sigma::{RuleSet, load_rules};
 
 /// Every `*.yml` and `*.yaml` file below `dir`, in path order, as `(path, text)`.
 pub fn read_rule_dir(dir: &Path) -> Result<Vec<(String, String)>> {
-    let mut paths: Vec<PathBuf> = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        let entries = std::fs::read_dir(&folder)
-            .with_context(|| format!("cannot read rule directory {}", folder.display()))?;
-        for entry in entries {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yml" | "yaml")
-            ) {
-                paths.push(path);
-            }
-        }
-    }
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Ok((path.display().to_string(), text))
-        })
-        .collect()
+    crate::config::read_yaml_dir(dir, "rule directory")
 }
 
 /// Loads a directory of rules and renders the report `vigie rules check` prints: one line per
