@@ -42,6 +42,9 @@ pub enum BenchCommand {
         /// Gzip the request bodies.
         #[arg(long)]
         gzip: bool,
+        /// Sigma rule directories evaluated on every event, as `vigie serve --sigma-rules`.
+        #[arg(long = "sigma-rules")]
+        sigma_rules: Vec<PathBuf>,
     },
 }
 
@@ -54,7 +57,16 @@ pub async fn run(command: BenchCommand) -> Result<()> {
             database,
             estate,
             gzip,
-        } => ingest(seconds, concurrency, batch, database, estate, gzip).await,
+            sigma_rules,
+        } => {
+            let load = Load {
+                seconds,
+                concurrency,
+                batch,
+                gzip,
+            };
+            ingest(load, database, estate, sigma_rules).await
+        }
     }
 }
 
@@ -109,14 +121,26 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
-async fn ingest(
+/// The shape of the load.
+struct Load {
     seconds: u64,
     concurrency: usize,
     batch: usize,
+    gzip: bool,
+}
+
+async fn ingest(
+    load: Load,
     database: Option<String>,
     estate: PathBuf,
-    gzip: bool,
+    sigma_rules: Vec<PathBuf>,
 ) -> Result<()> {
+    let Load {
+        seconds,
+        concurrency,
+        batch,
+        gzip,
+    } = load;
     ensure!(
         concurrency > 0 && batch > 0 && seconds > 0,
         "seconds, concurrency and batch must be positive"
@@ -131,11 +155,12 @@ async fn ingest(
         syslog_udp: None,
         syslog_tcp: None,
         max_queued_events: crate::pipeline::DEFAULT_MAX_QUEUED_EVENTS,
-        sigma_rules: Vec::new(),
+        sigma_rules: sigma_rules.clone(),
     })
     .await?;
     let store_name =
         database.unwrap_or_else(|| format!("sqlite {}", temp.join("vigie.db").display()));
+    let sigma_loaded = server.sigma_loaded;
     let estate_now = server.state.estate.current().1;
     let client = estate_now
         .clients
@@ -261,6 +286,9 @@ async fn ingest(
         elapsed.as_secs(),
         if gzip { " (gzip)" } else { "" }
     );
+    if !sigma_rules.is_empty() {
+        println!("  Sigma rules evaluated on every event: {sigma_loaded}");
+    }
     println!(
         "  per second (acknowledged events, RSS MiB): {}",
         samples
