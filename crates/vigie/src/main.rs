@@ -126,6 +126,14 @@ enum RulesCommand {
         /// A directory of Sigma rule files (`*.yml`, `*.yaml`), searched recursively.
         dir: PathBuf,
     },
+    /// Run rule test files (cases of events with the rules expected to fire) against rules.
+    Test {
+        /// A directory of rule test files (`*.yaml`).
+        tests: PathBuf,
+        /// A directory of Sigma rules (repeatable).
+        #[arg(long, required = true)]
+        rules: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -266,6 +274,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { command } => token(command).await,
+        Command::Rules {
+            command: RulesCommand::Test { tests, rules },
+        } => {
+            let (failed, report) = vigie::rule::test_rules(&tests, &rules)?;
+            print!("{report}");
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Rules {
             command: RulesCommand::Check { dir },
         } => {

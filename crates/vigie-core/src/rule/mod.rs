@@ -5,6 +5,7 @@
 pub mod correlation;
 pub mod detect;
 pub mod sigma;
+pub mod test;
 
 pub use sigma::{
     CompiledRule, DefaultFieldSource, FieldSource, Rejection, RuleSet, SigmaRule, compile_rule,

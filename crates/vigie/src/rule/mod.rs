@@ -38,3 +38,52 @@ pub fn check_rules(dir: &Path) -> Result<(RuleSet, String)> {
     );
     Ok((set, report))
 }
+
+/// Runs the rule tests of `tests_dir` (see `vigie_core::rule::test`) against the rules of
+/// `rule_dirs`; returns the number of failures and the report `vigie rules test` prints: one
+/// line per case, then `N passed, M failed`.
+pub fn test_rules(tests_dir: &Path, rule_dirs: &[std::path::PathBuf]) -> Result<(usize, String)> {
+    use vigie_core::rule::detect::DetectionSet;
+    use vigie_core::rule::test::{parse_rule_tests, run_rule_tests};
+
+    let mut files = Vec::new();
+    for dir in rule_dirs {
+        files.extend(read_rule_dir(dir)?);
+    }
+    let set = load_rules(&files, &HashMap::new());
+    let mut report = String::new();
+    for rejection in &set.rejected {
+        let _ = writeln!(
+            report,
+            "rule rejected: {}: {}",
+            rejection.path, rejection.reason
+        );
+    }
+    let rejected = set.rejected.len();
+    let detection = DetectionSet::new(set);
+    let (mut passed, mut failed) = (0, rejected);
+    for (path, text) in crate::config::read_yaml_dir(tests_dir, "rule test directory")? {
+        let file = match parse_rule_tests(&path, &text) {
+            Ok(file) => file,
+            Err(problem) => {
+                failed += 1;
+                let _ = writeln!(report, "FAILED {problem}");
+                continue;
+            }
+        };
+        for outcome in run_rule_tests(&detection, &path, &file) {
+            match outcome.failure {
+                None => {
+                    passed += 1;
+                    let _ = writeln!(report, "ok     {}: {}", outcome.file, outcome.case);
+                }
+                Some(why) => {
+                    failed += 1;
+                    let _ = writeln!(report, "FAILED {}: {}: {why}", outcome.file, outcome.case);
+                }
+            }
+        }
+    }
+    let _ = writeln!(report, "rule tests: {passed} passed, {failed} failed");
+    Ok((failed, report))
+}

@@ -197,3 +197,55 @@ fn vigies_own_rule_pack_loads_whole() {
     assert!(output.status.success(), "{stdout}");
     assert_eq!(stdout.trim_end(), "14 rules loaded, 0 rejected");
 }
+
+#[test]
+fn the_rule_packs_own_tests_pass_and_a_wrong_expectation_fails() {
+    let pack = crate::support::example_rules();
+    let tests = pack.join("../vigie-tests");
+    let output = vigie()
+        .args(["rules", "test"])
+        .arg(&tests)
+        .arg("--rules")
+        .arg(&pack)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with("ok ") || l.starts_with("rule tests: ")),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+
+    let dir = scratch::scratch_dir("vigie_rule_tests");
+    std::fs::write(
+        dir.join("wrong.yaml"),
+        "cases:\n  - name: expects the wrong rule\n    events: [{client: acme, message: m, EventID: 1102}]\n    expect: [PsExec service installed]\n",
+    )
+    .unwrap();
+    let output = vigie()
+        .args(["rules", "test"])
+        .arg(&dir)
+        .arg("--rules")
+        .arg(&pack)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("FAILED")
+            && stdout.contains(
+                "missing: PsExec service installed; unexpected: Security event log cleared"
+            ),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("rule tests: 0 passed, 1 failed"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
