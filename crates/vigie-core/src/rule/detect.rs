@@ -296,26 +296,45 @@ impl DetectionSet {
         CorrelationEngine::new(self.correlations.clone(), base, limits)
     }
 
-    /// The signals an event raises: one per rule that matches it and alerts by itself, and one
-    /// per correlation whose condition the match completes. `criticality` is the event's
-    /// asset's.
-    pub fn detect(
-        &self,
-        correlation: &mut CorrelationEngine,
-        event: &Event,
-        event_id: Option<i64>,
-        criticality: Option<u8>,
-    ) -> Vec<AlertSignal> {
+    /// The rules (by index) that match an event: the stateless part of detection, which
+    /// callers may run in parallel, before the ordered part (`signals`).
+    pub fn matching_rules(&self, event: &Event) -> Vec<u32> {
         if self.rules.is_empty() {
             return Vec::new();
         }
         let document = event_document(event);
         let logsource = EventLogSource::of(&document);
+        (0u32..)
+            .zip(&self.rules)
+            .filter(|(_, compiled)| {
+                logsource.admits(&compiled.rule.logsource) && compiled.matches(&document)
+            })
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// The signals of an event whose matching rules are known: one per rule that alerts by
+    /// itself, and one per correlation whose condition the matches complete. Correlation state
+    /// is ordered: call this in the order the events are committed.
+    pub fn signals(
+        &self,
+        correlation: &mut CorrelationEngine,
+        event: &Event,
+        matched: &[u32],
+        event_id: Option<i64>,
+        criticality: Option<u8>,
+    ) -> Vec<AlertSignal> {
+        if matched.is_empty() {
+            return Vec::new();
+        }
+        let document = event_document(event);
         let mut signals = Vec::new();
-        for (compiled, alone) in self.rules.iter().zip(&self.alone) {
-            if !logsource.admits(&compiled.rule.logsource) || !compiled.matches(&document) {
+        for compiled_index in matched {
+            let index = *compiled_index as usize;
+            let (Some(compiled), Some(alone)) = (self.rules.get(index), self.alone.get(index))
+            else {
                 continue;
-            }
+            };
             if *alone {
                 signals.push(signal(compiled, &document, event, event_id, criticality));
             }
@@ -339,6 +358,18 @@ impl DetectionSet {
             }
         }
         signals
+    }
+
+    /// `matching_rules` then `signals`, for callers that need no parallel stage.
+    pub fn detect(
+        &self,
+        correlation: &mut CorrelationEngine,
+        event: &Event,
+        event_id: Option<i64>,
+        criticality: Option<u8>,
+    ) -> Vec<AlertSignal> {
+        let matched = self.matching_rules(event);
+        self.signals(correlation, event, &matched, event_id, criticality)
     }
 }
 

@@ -59,10 +59,13 @@ pub async fn post_events(
         }
     };
     let estate = state.estate.current().1;
+    let rules = state.pipeline.rules().clone();
     // Decoding and parsing are CPU work proportional to the body: off the async workers.
     let parsed = tokio::task::spawn_blocking(move || {
         let body = if gzip { gunzip(&body)? } else { body };
-        parse_batch(&body, received_ms, &caller, &estate)
+        // Single-event Sigma rules are evaluated here, in parallel across requests; the
+        // writer keeps only the ordered part (signals, correlation windows).
+        parse_batch(&body, received_ms, &caller, &estate).map(|events| rules.detect_batch(events))
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))?
@@ -72,7 +75,7 @@ pub async fn post_events(
             .batches_rejected
             .fetch_add(1, Ordering::Relaxed);
     })?;
-    let count = parsed.len();
+    let count = parsed.events.len();
     let receipt = state
         .pipeline
         .ingest(parsed, received_ms, Some(slot))

@@ -76,6 +76,8 @@ pub struct IngestReceipt {
 enum Job {
     Ingest {
         events: Vec<Event>,
+        /// Per event, the Sigma rules it matches (found before the writer).
+        matched: Vec<Vec<u32>>,
         received_ms: i64,
         _permit: OwnedSemaphorePermit,
         reply: Option<oneshot::Sender<Result<IngestReceipt, PipelineError>>>,
@@ -95,6 +97,25 @@ pub struct Pipeline {
     max_queued: usize,
     changes: broadcast::Sender<Arc<Change>>,
     metrics: Arc<Metrics>,
+    rules: Arc<Rules>,
+}
+
+/// Events with the Sigma rules each one matches (by index), found before the writer.
+pub struct Detected {
+    pub events: Vec<Event>,
+    pub matched: Vec<Vec<u32>>,
+}
+
+impl Rules {
+    /// The stateless part of detection, for a batch: which Sigma rules each event matches.
+    /// CPU work proportional to the batch: run it off the async workers.
+    pub fn detect_batch(&self, events: Vec<Event>) -> Detected {
+        let matched = events
+            .iter()
+            .map(|event| self.sigma.matching_rules(event))
+            .collect();
+        Detected { events, matched }
+    }
 }
 
 impl Pipeline {
@@ -108,8 +129,14 @@ impl Pipeline {
     ) -> anyhow::Result<Pipeline> {
         let (jobs, queue) = mpsc::channel(4096);
         let (changes, _) = broadcast::channel(8192);
-        let writer =
-            Writer::restore(store, estate, rules, changes.clone(), metrics.clone()).await?;
+        let writer = Writer::restore(
+            store,
+            estate,
+            rules.clone(),
+            changes.clone(),
+            metrics.clone(),
+        )
+        .await?;
         tokio::spawn(writer.run(queue));
         let ticker = jobs.clone();
         tokio::spawn(async move {
@@ -128,7 +155,12 @@ impl Pipeline {
             max_queued,
             changes,
             metrics,
+            rules,
         })
+    }
+
+    pub fn rules(&self) -> &Arc<Rules> {
+        &self.rules
     }
 
     async fn admit(&self, count: usize) -> Result<OwnedSemaphorePermit, PipelineError> {
@@ -170,10 +202,11 @@ impl Pipeline {
     /// wait and no parsing is wasted on batches that would be refused.
     pub async fn ingest(
         &self,
-        events: Vec<Event>,
+        detected: Detected,
         received_ms: i64,
         body_slot: Option<OwnedSemaphorePermit>,
     ) -> Result<IngestReceipt, PipelineError> {
+        let Detected { events, matched } = detected;
         let permit = self.admit(events.len()).await?;
         drop(body_slot);
         let (reply, answer) = oneshot::channel();
@@ -183,6 +216,7 @@ impl Pipeline {
         self.jobs
             .send(Job::Ingest {
                 events,
+                matched,
                 received_ms,
                 _permit: permit,
                 reply: Some(reply),
@@ -217,6 +251,14 @@ impl Pipeline {
             while events.recv_many(&mut group, 1024).await > 0 {
                 let batch = std::mem::take(&mut group);
                 let count = batch.len();
+                let rules = pipeline.rules.clone();
+                let Ok(Detected {
+                    events: batch,
+                    matched,
+                }) = tokio::task::spawn_blocking(move || rules.detect_batch(batch)).await
+                else {
+                    return;
+                };
                 let permit = loop {
                     match pipeline.admit(count).await {
                         Ok(permit) => break permit,
@@ -230,6 +272,7 @@ impl Pipeline {
                     .fetch_add(count as i64, Ordering::Relaxed);
                 let job = Job::Ingest {
                     events: batch,
+                    matched,
                     received_ms: clock(),
                     _permit: permit,
                     reply: None,
@@ -353,13 +396,14 @@ impl Writer {
             match job {
                 Job::Ingest {
                     events,
+                    matched,
                     received_ms,
                     _permit,
                     reply,
                 } => {
                     let first_id = self.next_event_id;
                     let count = events.len();
-                    for event in events {
+                    for (event, matched) in events.into_iter().zip(matched) {
                         let id = self.next_event_id;
                         self.next_event_id += 1;
                         let criticality = event
@@ -368,9 +412,10 @@ impl Writer {
                             .and_then(|asset| estate.asset(&event.client, asset))
                             .map(|asset| asset.criticality);
                         let built_in = evaluate(&self.rules.alert, &event, Some(id), criticality);
-                        let sigma = self.rules.sigma.detect(
+                        let sigma = self.rules.sigma.signals(
                             &mut self.correlation,
                             &event,
+                            &matched,
                             Some(id),
                             criticality,
                         );
