@@ -65,8 +65,14 @@ pub async fn stream(
     let resume_after = from_header.or(query.last_event_id);
     // Subscribe before replaying, so that nothing committed in between is missed.
     let live = state.pipeline.subscribe();
+    // Without a resume point the stream starts after the newest change, fixed here, before
+    // the answer goes out: whatever the client does once it has the answer comes after it.
+    let start = match resume_after {
+        Some(after) => Start::Replay(after),
+        None => Start::After(state.store.last_change_seq().await?),
+    };
     let (out, events) = mpsc::channel(256);
-    tokio::spawn(feed(state, caller.scope(), resume_after, live, out));
+    tokio::spawn(feed(state, caller.scope(), start, live, out));
     Ok(Sse::new(ReceiverStream::new(events))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
@@ -97,10 +103,18 @@ async fn replay(
     }
 }
 
+/// Where a stream starts.
+enum Start {
+    /// Replay from the store what came after this change, then follow live.
+    Replay(i64),
+    /// Follow live the changes after this one.
+    After(i64),
+}
+
 async fn feed(
     state: AppState,
     scope: Scope,
-    resume_after: Option<i64>,
+    start: Start,
     mut live: broadcast::Receiver<Arc<crate::store::Change>>,
     out: mpsc::Sender<Result<SseEvent, Infallible>>,
 ) {
@@ -108,17 +122,9 @@ async fn feed(
     subscribers
         .stream_subscribers
         .fetch_add(1, Ordering::Relaxed);
-    // Without a resume point the stream starts at the newest change: what the client sees
-    // is everything after it, and a lagging subscriber catches up from there.
-    let mut last = match resume_after {
-        Some(after) => replay(&state, &scope, after, &out).await,
-        None => match state.store.last_change_seq().await {
-            Ok(newest) => Some(newest),
-            Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "cannot read the change feed");
-                None
-            }
-        },
+    let mut last = match start {
+        Start::Replay(after) => replay(&state, &scope, after, &out).await,
+        Start::After(newest) => Some(newest),
     };
     while let Some(sent) = last {
         // A client that went away is noticed at once, not at the next change for it.
