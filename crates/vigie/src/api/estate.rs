@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vigie_core::estate::{Asset, Client};
+use vigie_core::estate::{Asset, Client, Estate};
 
 use super::incidents::{json_error, query_error};
 use super::{ApiError, AppState};
@@ -37,16 +37,25 @@ pub async fn list_clients(
     Ok(Json(json!({"clients": clients})))
 }
 
+/// The client of that id if the caller may see it; else 404, as if it did not exist.
+fn visible_client<'e>(
+    estate: &'e Estate,
+    caller: &Caller,
+    id: &str,
+) -> Result<&'e Client, ApiError> {
+    estate
+        .client(id)
+        .filter(|c| caller.scope().allows(&c.id))
+        .ok_or_else(|| ApiError::not_found(format!("no client {id:?}")))
+}
+
 pub async fn get_client(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let estate = state.estate.current().1;
-    let client = estate
-        .client(&id)
-        .filter(|c| caller.scope().allows(&c.id))
-        .ok_or_else(|| ApiError::not_found(format!("no client {id:?}")))?;
+    let client = visible_client(&estate, &caller, &id)?;
     Ok(Json(json!(client)))
 }
 
@@ -56,10 +65,7 @@ pub async fn list_client_assets(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let estate = state.estate.current().1;
-    let client = estate
-        .client(&id)
-        .filter(|c| caller.scope().allows(&c.id))
-        .ok_or_else(|| ApiError::not_found(format!("no client {id:?}")))?;
+    let client = visible_client(&estate, &caller, &id)?;
     Ok(Json(
         json!({"client": id, "assets": client.assets, "dependencies": client.dependencies}),
     ))

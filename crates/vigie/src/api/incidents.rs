@@ -211,21 +211,29 @@ async fn run_command(
 
 const OPERATORS: &[Role] = &[Role::Admin, Role::Operator];
 
+/// An operator's action without a body: the role check, then the command.
+async fn operator_action(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    what: &str,
+    command: fn(i64, String) -> IncidentCommand,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(OPERATORS, what)?;
+    run_command(state, caller, id, command(id, caller.actor())).await
+}
+
 pub async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(OPERATORS, "acknowledge incidents")?;
-    let actor = caller.actor();
-    run_command(
+    operator_action(
         &state,
         &caller,
         id,
-        IncidentCommand::Acknowledge {
-            incident: id,
-            actor,
-        },
+        "acknowledge incidents",
+        |incident, actor| IncidentCommand::Acknowledge { incident, actor },
     )
     .await
 }
@@ -235,16 +243,12 @@ pub async fn resolve(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(OPERATORS, "resolve incidents")?;
-    let actor = caller.actor();
-    run_command(
+    operator_action(
         &state,
         &caller,
         id,
-        IncidentCommand::Resolve {
-            incident: id,
-            actor,
-        },
+        "resolve incidents",
+        |incident, actor| IncidentCommand::Resolve { incident, actor },
     )
     .await
 }
@@ -254,17 +258,9 @@ pub async fn close(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(OPERATORS, "close incidents")?;
-    let actor = caller.actor();
-    run_command(
-        &state,
-        &caller,
-        id,
-        IncidentCommand::Close {
-            incident: id,
-            actor,
-        },
-    )
+    operator_action(&state, &caller, id, "close incidents", |incident, actor| {
+        IncidentCommand::Close { incident, actor }
+    })
     .await
 }
 
