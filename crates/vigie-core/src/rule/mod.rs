@@ -4,6 +4,7 @@
 
 pub mod correlation;
 pub mod detect;
+pub mod logsource;
 pub mod sigma;
 pub mod test;
 
