@@ -12,12 +12,14 @@ use crate::rule::correlation::{
     CorrelationEngine, CorrelationLimits, CorrelationMatch, CorrelationRule,
 };
 pub use crate::rule::logsource::EventLogSource;
-use crate::rule::sigma::{CompiledRule, DefaultFieldSource, FieldSource, RuleSet, SigmaLevel};
+use crate::rule::sigma::{
+    CompiledRule, DefaultFieldSource, FieldSource, RuleSet, SigmaEngine, SigmaLevel,
+};
 
 /// Compiled Sigma rules and correlation rules, ready for the pipeline.
 #[derive(Default)]
 pub struct DetectionSet {
-    rules: Vec<CompiledRule>,
+    engine: SigmaEngine,
     /// Per rule: whether a match alerts by itself (not when a correlation uses the rule
     /// without `generate: true`).
     alone: Vec<bool>,
@@ -72,7 +74,7 @@ impl DetectionSet {
             .map(|rule| set.alerts_alone(rule))
             .collect();
         DetectionSet {
-            rules: set.rules,
+            engine: SigmaEngine::new(set.rules),
             alone,
             correlations: set.correlations,
         }
@@ -80,17 +82,18 @@ impl DetectionSet {
 
     /// Detection rules and correlation rules.
     pub fn len(&self) -> usize {
-        self.rules.len() + self.correlations.len()
+        self.engine.rules().len() + self.correlations.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.engine.rules().is_empty()
     }
 
     /// A correlation engine for these rules; the caller owns its state (one per pipeline).
     pub fn correlation_engine(&self, limits: CorrelationLimits) -> CorrelationEngine {
         let base = self
-            .rules
+            .engine
+            .rules()
             .iter()
             .map(|compiled| (compiled.rule.id.clone(), compiled.rule.name.clone()));
         CorrelationEngine::new(self.correlations.clone(), base, limits)
@@ -99,7 +102,7 @@ impl DetectionSet {
     /// The rules (by index) that match an event: the stateless part of detection, which
     /// callers may run in parallel, before the ordered part (`signals`).
     pub fn matching_rules(&self, event: &Event) -> Vec<u32> {
-        if self.rules.is_empty() {
+        if self.engine.rules().is_empty() {
             return Vec::new();
         }
         self.matching_document(&event_document(event))
@@ -108,19 +111,12 @@ impl DetectionSet {
     /// The indices of the rules that match a JSON document (an event's document, or a record
     /// as `vigie hunt` reads it), each tested only if its logsource admits the document.
     pub fn matching_document(&self, document: &Value) -> Vec<u32> {
-        let logsource = EventLogSource::of(document);
-        (0u32..)
-            .zip(&self.rules)
-            .filter(|(_, compiled)| {
-                logsource.admits(&compiled.rule.logsource) && compiled.matches(document)
-            })
-            .map(|(index, _)| index)
-            .collect()
+        self.engine.matching(document)
     }
 
     /// The compiled single-event rules, in the order `matching_document` numbers them.
     pub fn rules(&self) -> &[CompiledRule] {
-        &self.rules
+        self.engine.rules()
     }
 
     /// The signals of an event whose matching rules are known: one per rule that alerts by
@@ -141,7 +137,8 @@ impl DetectionSet {
         let mut signals = Vec::new();
         for compiled_index in matched {
             let index = *compiled_index as usize;
-            let (Some(compiled), Some(alone)) = (self.rules.get(index), self.alone.get(index))
+            let (Some(compiled), Some(alone)) =
+                (self.engine.rules().get(index), self.alone.get(index))
             else {
                 continue;
             };
@@ -315,6 +312,7 @@ mod tests {
 
     use super::*;
     use crate::event::event_from_json;
+    use crate::rule::sigma::LogSource;
     use crate::rule::sigma::load_rules;
 
     fn rules(yaml: &str) -> DetectionSet {

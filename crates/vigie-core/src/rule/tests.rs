@@ -1055,3 +1055,70 @@ fn sigmahq_regression_events_fire_their_rules() {
     );
     assert!(fired * 100 >= total * 90, "recall {fired}/{total}");
 }
+
+/// Upper-cases every string of an event (keys kept), to exercise case folding in the index.
+fn shouted(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.to_uppercase()),
+        Value::Array(items) => Value::Array(items.iter().map(shouted).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shouted(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn indexed_engine_agrees_with_full_evaluation_on_the_sigmahq_corpus() {
+    use crate::rule::logsource::EventLogSource;
+    use crate::rule::sigma::SigmaEngine;
+    let Some(root) = sigmahq_dir() else {
+        return;
+    };
+    let set = load_rules(&read_rule_files(&root), &HashMap::new());
+    let mut json_files = Vec::new();
+    walk(&root.join("regression_data"), "json", &mut json_files);
+    json_files.sort();
+    let mut events: Vec<Value> = json_files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| {
+            serde_json::Deserializer::from_str(&text)
+                .into_iter::<Value>()
+                .filter_map(Result::ok)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let shouting: Vec<Value> = events.iter().map(shouted).collect();
+    events.extend(shouting);
+    // Flat events (no logsource stated): every rule is admitted, keywords and dotted names too.
+    events.push(json!({"CommandLine": "vssadmin.exe Delete Shadows /All /Quiet", "Image": "C:\\Windows\\System32\\vssadmin.exe"}));
+    events.push(
+        json!({"message": "Accepted password for root from 10.0.0.1", "fields": {"user": "root"}}),
+    );
+    let naive = |event: &Value| -> Vec<u32> {
+        let logsource = EventLogSource::of(event);
+        (0u32..)
+            .zip(&set.rules)
+            .filter(|(_, r)| logsource.admits(&r.rule.logsource) && r.matches(event))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let engine = SigmaEngine::new(set.rules.clone());
+    let stats = engine.stats();
+    eprintln!(
+        "{} rules, {} indexed by {} literals, {} logsources",
+        stats.rules, stats.indexed, stats.literals, stats.logsources
+    );
+    assert!(stats.indexed * 10 >= stats.rules * 8, "{stats:?}");
+    let mut matched = 0;
+    for event in &events {
+        let expected = naive(event);
+        matched += expected.len();
+        assert_eq!(engine.matching(event), expected, "event {event}");
+    }
+    assert!(
+        matched > 200,
+        "{matched} matches: the comparison saw too little"
+    );
+}

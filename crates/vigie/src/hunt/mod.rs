@@ -7,7 +7,8 @@
 //! evtx_dump layout, is a Windows event whose channel and event id imply a category (Sysmon's
 //! ids, Security 4688, PowerShell's script and module logs) and a service; a rule for another
 //! product, category or service is not evaluated on it. JSON events that state nothing get
-//! every rule.
+//! every rule. The mapping is the built-in logsource map, after the operator's
+//! (`--logsource-map FILE`, docs/logsources.md) when one is given.
 //!
 //! Invariant: one bad record, value or file never stops the hunt; it is counted and reported on
 //! stderr at the end. Only a path or rule directory named on the command line that cannot be
@@ -20,18 +21,19 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use serde_json::Value;
-use vigie_core::rule::detect::EventLogSource;
-use vigie_core::rule::sigma::{CompiledRule, SigmaLevel, load_rules};
+
+use vigie_core::rule::sigma::{CompiledRule, SigmaEngine, SigmaLevel, load_rules};
 
 pub use output::{HuntFormat, HuntMatch, MatchWriter};
 pub use source::{FileKind, Location, discover_files, read_events};
 
-use crate::rule::read_rule_dir;
+use crate::rule::{read_logsource_map, read_rule_dir};
 
 /// Arguments of `vigie hunt`.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +54,10 @@ pub struct HuntArgs {
     /// List every rejected rule with its reason.
     #[arg(short, long)]
     pub verbose: bool,
+    /// A logsource map (YAML, docs/logsources.md) consulted before the built-in one: which
+    /// Sigma product, category and service events stand for.
+    #[arg(long = "logsource-map", value_name = "FILE")]
+    pub logsource_map: Option<PathBuf>,
 }
 
 /// `--min-level`, the Sigma levels as the command line spells them.
@@ -89,6 +95,18 @@ struct HuntCounts {
 pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let files = discover_files(&args.paths)?;
+    let logsource_map = args
+        .logsource_map
+        .as_deref()
+        .map(|path| {
+            let (map, entries) = read_logsource_map(path)?;
+            eprintln!(
+                "logsource map: {entries} entries from {}, then the built-in ones",
+                path.display()
+            );
+            anyhow::Ok(map)
+        })
+        .transpose()?;
     let mut rule_files = Vec::new();
     for dir in &args.rules {
         if !dir.is_dir() {
@@ -120,9 +138,9 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     }
 
     let min_level = args.min_level.sigma();
-    let selected: Vec<&CompiledRule> = set
+    let selected: Vec<CompiledRule> = set
         .rules
-        .iter()
+        .into_iter()
         .filter(|r| r.rule.level.unwrap_or(SigmaLevel::Informational) >= min_level)
         .collect();
     if args.min_level != MinLevel::Informational {
@@ -133,6 +151,10 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         );
     }
 
+    let engine = match logsource_map {
+        Some(map) => SigmaEngine::with_logsource_map(selected, Arc::new(map)),
+        None => SigmaEngine::new(selected),
+    };
     let hunt_started = Instant::now();
     let stdout = std::io::stdout().lock();
     let mut writer = MatchWriter::new(args.format, std::io::BufWriter::new(stdout));
@@ -150,11 +172,10 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
             if write_error.is_some() {
                 return;
             }
-            let logsource = EventLogSource::of(event);
-            for rule in &selected {
-                if !logsource.admits(&rule.rule.logsource) || !rule.matches(event) {
+            for index in engine.matching(event) {
+                let Some(rule) = engine.rules().get(index as usize) else {
                     continue;
-                }
+                };
                 let found = describe_match(&file, location, event, rule);
                 counts.matches += 1;
                 counts.per_level[level_index(found.level)] += 1;

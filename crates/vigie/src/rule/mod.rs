@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use vigie_core::rule::logsource::LogsourceMap;
 use vigie_core::rule::sigma::{RuleSet, load_rules};
 
 /// Every `*.yml` and `*.yaml` file below `dir`, in path order, as `(path, text)`.
@@ -86,4 +87,24 @@ pub fn test_rules(tests_dir: &Path, rule_dirs: &[std::path::PathBuf]) -> Result<
     }
     let _ = writeln!(report, "rule tests: {passed} passed, {failed} failed");
     Ok((failed, report))
+}
+
+/// The built-in logsource map with the operator's file before it, and how many entries the
+/// file has; every problem of the file is listed, with its line.
+pub fn read_logsource_map(path: &Path) -> Result<(LogsourceMap, usize)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read logsource map {}", path.display()))?;
+    let overrides =
+        LogsourceMap::parse(&text, &path.display().to_string()).map_err(|problems| {
+            let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            anyhow::anyhow!(
+                "invalid logsource map {}:\n{}",
+                path.display(),
+                listed.join("\n")
+            )
+        })?;
+    Ok((
+        LogsourceMap::default_map().with_overrides(&overrides),
+        overrides.len(),
+    ))
 }

@@ -3,8 +3,11 @@
 //! accepted: a missing or oddly typed field is simply not a match, never a panic.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -164,15 +167,19 @@ impl CompiledRule {
 
     /// Evaluates the rule with the caller's field mapping.
     pub fn matches_with(&self, event: &Value, fields: &dyn FieldSource) -> bool {
+        self.matches_view(&EventView::new(event, fields))
+    }
+
+    /// Evaluates the rule on a view whose field cache other rules may share.
+    pub(crate) fn matches_view(&self, view: &EventView<'_, '_>) -> bool {
         let mut memo = vec![None; self.searches.len()];
-        let context = Context { event, fields };
-        self.eval_condition(&self.condition, &context, &mut memo)
+        self.eval_condition(&self.condition, view, &mut memo)
     }
 
     fn eval_condition(
         &self,
         condition: &CompiledCondition,
-        context: &Context,
+        view: &EventView<'_, '_>,
         memo: &mut [Option<bool>],
     ) -> bool {
         match condition {
@@ -183,76 +190,148 @@ impl CompiledRule {
                 let result = self.searches.get(*i).is_some_and(|s| {
                     s.maps
                         .iter()
-                        .any(|map| map.iter().all(|m| context.field_matches(m)))
+                        .any(|map| map.iter().all(|m| view.field_matches(m)))
                 });
                 if let Some(slot) = memo.get_mut(*i) {
                     *slot = Some(result);
                 }
                 result
             }
-            CompiledCondition::Not(inner) => !self.eval_condition(inner, context, memo),
+            CompiledCondition::Not(inner) => !self.eval_condition(inner, view, memo),
             CompiledCondition::And(terms) => {
-                terms.iter().all(|t| self.eval_condition(t, context, memo))
+                terms.iter().all(|t| self.eval_condition(t, view, memo))
             }
             CompiledCondition::Or(terms) => {
-                terms.iter().any(|t| self.eval_condition(t, context, memo))
+                terms.iter().any(|t| self.eval_condition(t, view, memo))
             }
         }
     }
 }
 
-struct Context<'a> {
-    event: &'a Value,
-    fields: &'a dyn FieldSource,
+/// One event under evaluation, with what rules learn about it kept for the next rules: each
+/// field resolved once (its value, its scalars, their lowered text computed once on demand)
+/// and the event's scalars for keyword searches. Many rules test the same few fields of an
+/// event (`Image`, `CommandLine`…): resolving and lowering them once per event, not once per
+/// rule, is what makes evaluating thousands of rules affordable.
+///
+/// Two ways to find a field: by name through the `FieldSource` (a single rule, or a custom
+/// mapping), or — built by the engine — by the field's number, from the states a single walk
+/// over the event's keys has left (`SlotState`), falling back to `DefaultFieldSource` only for
+/// names the walk cannot place.
+pub(crate) struct EventView<'e, 's> {
+    event: &'e Value,
+    fields: &'s dyn FieldSource,
+    /// Engine mode: the interned field names, and per field its state for this event.
+    names: &'s [String],
+    states: RefCell<Vec<SlotState<'e>>>,
+    cache: RefCell<HashMap<String, Rc<Slot<'e>>, FnvBuild>>,
+    scalars: OnceCell<Rc<Vec<Target<'e>>>>,
+    empty: OnceCell<Rc<Slot<'e>>>,
 }
 
-/// One scalar of the event under test, with its text and (computed once, on demand) its lowered
-/// text, so that a field tested against many case-insensitive values is lowered only once.
-struct Target<'v> {
-    value: &'v Value,
-    raw: Option<Cow<'v, str>>,
-    lowered: OnceCell<String>,
+/// What the engine's walk over an event learnt of a field.
+#[derive(Clone)]
+pub(crate) enum SlotState<'e> {
+    /// No key of the event can resolve to this field.
+    Absent,
+    /// A key that may resolve to it exists; the value when the walk could place it itself
+    /// (with the precedence of its position, lower first), else `DefaultFieldSource` decides.
+    Present(Option<(u8, &'e Value)>),
+    Resolved(Rc<Slot<'e>>),
 }
 
-impl<'v> Target<'v> {
-    fn new(value: &'v Value) -> Target<'v> {
-        let raw: Option<Cow<'v, str>> = match value {
-            Value::String(s) => Some(Cow::Borrowed(s.as_str())),
-            Value::Number(n) => Some(Cow::Owned(n.to_string())),
-            Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-            _ => None,
-        };
-        Target {
+/// A resolved field: its value (if any) and the scalars it stands for.
+pub(crate) struct Slot<'e> {
+    pub value: Option<&'e Value>,
+    pub targets: Vec<Target<'e>>,
+}
+
+impl<'e> Slot<'e> {
+    fn of(value: Option<&'e Value>) -> Slot<'e> {
+        Slot {
             value,
-            raw,
-            lowered: OnceCell::new(),
+            targets: value.map(targets).unwrap_or_default(),
+        }
+    }
+}
+
+impl<'e, 's> EventView<'e, 's> {
+    pub(crate) fn new(event: &'e Value, fields: &'s dyn FieldSource) -> EventView<'e, 's> {
+        EventView {
+            event,
+            fields,
+            names: &[],
+            states: RefCell::new(Vec::new()),
+            cache: RefCell::new(HashMap::default()),
+            scalars: OnceCell::new(),
+            empty: OnceCell::new(),
         }
     }
 
-    fn text_for(&self, glob: &Glob) -> Option<&str> {
-        let raw = self.raw.as_deref()?;
-        Some(if glob.is_cased() {
-            raw
-        } else {
-            self.lowered.get_or_init(|| raw.to_lowercase())
-        })
+    /// A view whose numbered fields start from the states of the engine's walk (one per name).
+    pub(crate) fn indexed(
+        event: &'e Value,
+        names: &'s [String],
+        states: Vec<SlotState<'e>>,
+    ) -> EventView<'e, 's> {
+        EventView {
+            names,
+            states: RefCell::new(states),
+            ..EventView::new(event, &DefaultFieldSource)
+        }
     }
-}
 
-/// The scalars a field value stands for: itself, or the elements of a list.
-fn targets(value: &Value) -> Vec<Target<'_>> {
-    match value {
-        Value::Array(items) => items.iter().map(|i| Target::new(unwrap_text(i))).collect(),
-        other => vec![Target::new(other)],
+    /// The field `name`, resolved once per event.
+    pub(crate) fn slot(&self, name: &str) -> Rc<Slot<'e>> {
+        if let Some(slot) = self.cache.borrow().get(name) {
+            return Rc::clone(slot);
+        }
+        let slot = Rc::new(Slot::of(self.fields.field(self.event, name)));
+        self.cache
+            .borrow_mut()
+            .insert(name.to_owned(), Rc::clone(&slot));
+        slot
     }
-}
 
-impl Context<'_> {
+    /// The field numbered `id` by the engine (by name when the view has no numbering).
+    pub(crate) fn slot_id(&self, id: u32, name: &str) -> Rc<Slot<'e>> {
+        let mut states = self.states.borrow_mut();
+        let Some(state) = states.get_mut(id as usize) else {
+            drop(states);
+            return self.slot(name);
+        };
+        match state {
+            SlotState::Resolved(slot) => Rc::clone(slot),
+            SlotState::Absent => Rc::clone(self.empty.get_or_init(|| Rc::new(Slot::of(None)))),
+            SlotState::Present(placed) => {
+                let value = match placed {
+                    Some((_, value)) => Some(unwrap_text(value)),
+                    None => {
+                        let name = self.names.get(id as usize).map_or(name, String::as_str);
+                        DefaultFieldSource.field(self.event, name)
+                    }
+                };
+                let slot = Rc::new(Slot::of(value));
+                *state = SlotState::Resolved(Rc::clone(&slot));
+                slot
+            }
+        }
+    }
+
+    pub(crate) fn scalars(&self) -> Rc<Vec<Target<'e>>> {
+        Rc::clone(self.scalars.get_or_init(|| {
+            let mut scalars = Vec::new();
+            collect_scalars(self.event, &mut scalars, 0);
+            Rc::new(scalars.into_iter().map(Target::new).collect())
+        }))
+    }
+
     fn field_matches(&self, matcher: &FieldMatcher) -> bool {
         let Some(name) = &matcher.field else {
             return self.keywords_match(matcher);
         };
-        let value = self.fields.field(self.event, name);
+        let slot = self.slot_id(matcher.slot, name);
+        let value = slot.value;
         match &matcher.test {
             FieldTest::Exists(expected) => value.is_some_and(|v| !v.is_null()) == *expected,
             FieldTest::Values {
@@ -260,10 +339,9 @@ impl Context<'_> {
                 all,
                 negate,
             } => {
-                let targets = value.map(targets).unwrap_or_default();
                 let test = |m: &ValueMatcher| match m {
                     ValueMatcher::Null => value.is_none_or(Value::is_null),
-                    _ => targets.iter().any(|t| self.scalar_matches(m, t)),
+                    _ => slot.targets.iter().any(|t| self.scalar_matches(m, t)),
                 };
                 let hit = if *all {
                     values.iter().all(test)
@@ -285,9 +363,7 @@ impl Context<'_> {
         else {
             return false;
         };
-        let mut scalars = Vec::new();
-        collect_scalars(self.event, &mut scalars, 0);
-        let targets: Vec<Target> = scalars.into_iter().map(Target::new).collect();
+        let targets = self.scalars();
         let test = |m: &ValueMatcher| targets.iter().any(|t| self.scalar_matches(m, t));
         let hit = if *all {
             values.iter().all(test)
@@ -329,7 +405,8 @@ impl Context<'_> {
                 position,
                 cased,
             } => {
-                let Some(other) = self.fields.field(self.event, field) else {
+                let other_slot = self.slot(field);
+                let Some(other) = other_slot.value else {
                     return false;
                 };
                 let other = Target::new(other);
@@ -360,6 +437,77 @@ impl Context<'_> {
         }
     }
 }
+
+/// One scalar of the event under test, with its text and (computed once, on demand) its lowered
+/// text, so that a field tested against many case-insensitive values is lowered only once.
+pub(crate) struct Target<'v> {
+    pub value: &'v Value,
+    pub raw: Option<Cow<'v, str>>,
+    lowered: OnceCell<String>,
+}
+
+impl<'v> Target<'v> {
+    fn new(value: &'v Value) -> Target<'v> {
+        let raw: Option<Cow<'v, str>> = match value {
+            Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            _ => None,
+        };
+        Target {
+            value,
+            raw,
+            lowered: OnceCell::new(),
+        }
+    }
+
+    /// The lowered text (computed once).
+    pub(crate) fn lowered(&self) -> Option<&str> {
+        let raw = self.raw.as_deref()?;
+        Some(self.lowered.get_or_init(|| raw.to_lowercase()))
+    }
+
+    fn text_for(&self, glob: &Glob) -> Option<&str> {
+        if glob.is_cased() {
+            self.raw.as_deref()
+        } else {
+            self.lowered()
+        }
+    }
+}
+
+/// The scalars a field value stands for: itself, or the elements of a list.
+fn targets(value: &Value) -> Vec<Target<'_>> {
+    match value {
+        Value::Array(items) => items.iter().map(|i| Target::new(unwrap_text(i))).collect(),
+        other => vec![Target::new(other)],
+    }
+}
+
+/// FNV-1a as a `Hasher`: field names are short, and SipHash costs more than the lookup.
+#[derive(Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+pub(crate) type FnvBuild = BuildHasherDefault<Fnv>;
 
 fn as_number(value: &Value) -> Option<f64> {
     match value {

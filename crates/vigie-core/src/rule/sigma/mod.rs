@@ -5,7 +5,9 @@
 //! silently dropped.
 
 mod condition;
+mod engine;
 mod eval;
+mod index;
 mod modifier;
 mod parse;
 mod pattern;
@@ -14,6 +16,7 @@ mod yaml;
 use std::collections::HashMap;
 
 pub use condition::{Condition, parse_condition};
+pub use engine::{EngineStats, SigmaEngine};
 pub use eval::{CompiledRule, DefaultFieldSource, FieldSource};
 pub use parse::{
     DetectionItem, LogSource, NamedSearch, RuleError, Search, SigmaLevel, SigmaRule, SigmaValue,

@@ -193,6 +193,9 @@ pub(crate) enum ValueMatcher {
     AnyOf(Vec<ValueMatcher>),
 }
 
+/// The slot of a field no engine has numbered.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+
 /// The test made by one detection item.
 #[derive(Debug, Clone)]
 pub(crate) enum FieldTest {
@@ -210,6 +213,8 @@ pub(crate) enum FieldTest {
 pub(crate) struct FieldMatcher {
     /// `None` searches every value of the event (keywords).
     pub field: Option<String>,
+    /// The field's number in an engine's field table (`NO_SLOT` until an engine interns it).
+    pub slot: u32,
     pub test: FieldTest,
 }
 
@@ -444,6 +449,7 @@ fn compile_item_inner(
         return match item.values.as_slice() {
             [SigmaValue::Bool(b)] => Ok(FieldMatcher {
                 field: item.field.clone(),
+                slot: NO_SLOT,
                 test: FieldTest::Exists(*b),
             }),
             _ => Err("modifier `exists` needs a single boolean value".to_owned()),
@@ -498,6 +504,7 @@ fn compile_item_inner(
     }
     Ok(FieldMatcher {
         field: item.field.clone(),
+        slot: NO_SLOT,
         test: FieldTest::Values {
             values,
             all,
@@ -526,8 +533,14 @@ fn compile_value(
         Kind::Exists => Err("invariant: exists handled earlier".to_owned()),
         Kind::Re => {
             let has = |m| chain.contains(&m);
-            RegexBuilder::new(text)
-                .case_insensitive(has(Modifier::ReInsensitive))
+            // `i` as an inline flag rather than a builder option, so that the pattern text
+            // says it (the rule index reads literals from it).
+            let pattern = if has(Modifier::ReInsensitive) {
+                format!("(?i){text}")
+            } else {
+                text.to_owned()
+            };
+            RegexBuilder::new(&pattern)
                 .multi_line(has(Modifier::ReMultiline))
                 .dot_matches_new_line(has(Modifier::ReDotAll))
                 .size_limit(REGEX_SIZE_LIMIT)

@@ -141,6 +141,39 @@ impl Glob {
         self.cased
     }
 
+    /// The longest run of literal characters every value this glob matches contains, lowered
+    /// (for the rule index); empty when the pattern has no literal.
+    pub(crate) fn longest_literal(&self) -> String {
+        let runs: Vec<String> = match &self.shape {
+            GlobShape::Segments { segments, .. } => {
+                segments.iter().map(|s| s.as_str().to_owned()).collect()
+            }
+            GlobShape::General(pieces) => {
+                let mut runs = vec![String::new()];
+                for piece in pieces {
+                    match piece {
+                        Piece::Literal(c) => runs.last_mut().expect("never empty").push(*c),
+                        _ => runs.push(String::new()),
+                    }
+                }
+                runs
+            }
+        };
+        runs.iter()
+            .map(|run| {
+                if self.cased {
+                    run.to_lowercase()
+                } else {
+                    run.clone()
+                }
+            })
+            // The lowering of a whole text may give a final sigma where the pattern's
+            // character-by-character lowering gave `σ`: no literal spans them.
+            .flat_map(|run| run.split(['σ', 'ς']).map(str::to_owned).collect::<Vec<_>>())
+            .max_by_key(String::len)
+            .unwrap_or_default()
+    }
+
     /// Matches `value`, which the caller has lowered when the glob is not cased.
     pub(crate) fn matches(&self, value: &str) -> bool {
         match &self.shape {

@@ -1,0 +1,574 @@
+//! The literal index: which rules an event can possibly match, found without evaluating them.
+//!
+//! For each rule, a *witness* is derived from its condition: a set of (field, literal) pairs
+//! such that whenever the rule matches an event, at least one of the literals occurs
+//! (case-insensitively) in the value of its field. A `contains`, `startswith`, `endswith` or
+//! plain value yields its longest literal run; a map (AND) keeps the most selective item's
+//! witness; a list or several maps (OR) joins theirs; `not`, `neq`, `exists`, `null`, regular
+//! expressions, numeric comparisons, CIDR, time parts, field references and keywords give no
+//! witness, and a rule without one is always a candidate.
+//!
+//! Per field, one Aho-Corasick automaton holds every literal of that field. An event is
+//! scanned once per field it carries: ASCII text as it is (the automaton folds ASCII case),
+//! other text lowered once. The rules whose literal was seen, plus the rules without a
+//! witness, are the candidates; only they are evaluated.
+//!
+//! Invariant (tested against the full evaluation on the SigmaHQ corpus and its samples): the
+//! candidates are a superset of the matching rules.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use serde_json::Value;
+
+use super::eval::{
+    CompiledCondition, CompiledRule, CompiledSearch, EventView, FnvBuild, SlotState, Target,
+};
+use super::modifier::{FieldMatcher, FieldTest, ValueMatcher};
+
+/// A literal some field must contain, lowered. `None` as the field: any scalar (keywords).
+type Literal = (String, String);
+
+/// Alternatives: at least one of these literals occurs when the rule matches.
+type Witness = Vec<Literal>;
+
+/// Literals shorter than this are too common to narrow anything down; a witness made of them
+/// still holds, it is only less selective.
+fn quality(witness: &Witness) -> (usize, std::cmp::Reverse<usize>) {
+    let shortest = witness.iter().map(|(_, l)| l.len()).min().unwrap_or(0);
+    (shortest.min(12), std::cmp::Reverse(witness.len()))
+}
+
+fn best(candidates: impl Iterator<Item = Witness>) -> Option<Witness> {
+    candidates.max_by_key(quality)
+}
+
+fn union(parts: impl Iterator<Item = Option<Witness>>) -> Option<Witness> {
+    let mut all = Vec::new();
+    for part in parts {
+        all.extend(part?);
+    }
+    (!all.is_empty()).then_some(all)
+}
+
+/// A literal safe to look for in lowered text: lowered, and cut at `σ`/`ς` (the lowering of
+/// a whole text may give a final sigma where the literal's own lowering gave `σ`).
+fn safe_literal(text: &str) -> String {
+    text.to_lowercase()
+        .split(['σ', 'ς'])
+        .max_by_key(|run| run.len())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Literals one of which every match of the regex contains: its prefix literals, or its
+/// suffix literals, whichever set is finite, has no empty member and is more selective.
+fn regex_literals(regex: &Regex) -> Option<Vec<String>> {
+    let hir = regex_syntax::Parser::new().parse(regex.as_str()).ok()?;
+    let sets = [ExtractKind::Prefix, ExtractKind::Suffix].map(|kind| {
+        let mut extractor = Extractor::new();
+        extractor.kind(kind);
+        let seq = extractor.extract(&hir);
+        let literals = seq.literals()?;
+        let texts: Option<Vec<String>> = literals
+            .iter()
+            .map(|l| {
+                let text = std::str::from_utf8(l.as_bytes()).ok().map(safe_literal)?;
+                (!text.is_empty()).then_some(text)
+            })
+            .collect();
+        texts.filter(|t| !t.is_empty())
+    });
+    let [prefix, suffix] = sets;
+    let rank = |set: &Vec<String>| {
+        (
+            set.iter().map(String::len).min().unwrap_or(0).min(12),
+            std::cmp::Reverse(set.len()),
+        )
+    };
+    match (prefix, suffix) {
+        (Some(p), Some(s)) => Some(if rank(&s) > rank(&p) { s } else { p }),
+        (p, s) => p.or(s),
+    }
+}
+
+fn value_literals(matcher: &ValueMatcher) -> Option<Vec<String>> {
+    let literal = match matcher {
+        ValueMatcher::Pattern(glob) => glob.longest_literal(),
+        // A numeric field is compared by value: `4624` is found in `4624` and `4624.0`, but a
+        // rule's `1.0` would not be found in `1`, nor `1e3` in `1000`.
+        ValueMatcher::Number { value, text } => {
+            let literal = text.longest_literal();
+            let integral = value.fract() == 0.0 && value.abs() < 1e15;
+            #[allow(clippy::cast_possible_truncation)]
+            if !integral || literal != format!("{}", *value as i64) {
+                return None;
+            }
+            literal
+        }
+        ValueMatcher::Regex(regex) => return regex_literals(regex),
+        ValueMatcher::AnyOf(variants) => {
+            let mut all = Vec::new();
+            for variant in variants {
+                all.extend(value_literals(variant)?);
+            }
+            return (!all.is_empty()).then_some(all);
+        }
+        ValueMatcher::Bool(_)
+        | ValueMatcher::Null
+        | ValueMatcher::Compare(..)
+        | ValueMatcher::Cidr(_)
+        | ValueMatcher::FieldRef { .. }
+        | ValueMatcher::Time(..) => return None,
+    };
+    (!literal.is_empty()).then(|| vec![literal])
+}
+
+/// The field name keyword literals are filed under: any scalar of the event.
+const KEYWORDS: &str = "";
+
+fn matcher_witness(matcher: &FieldMatcher) -> Option<Witness> {
+    let field = matcher.field.clone().unwrap_or_else(|| KEYWORDS.to_owned());
+    let FieldTest::Values {
+        values,
+        all,
+        negate: false,
+    } = &matcher.test
+    else {
+        return None;
+    };
+    let per_value = |value: &ValueMatcher| -> Option<Witness> {
+        Some(
+            value_literals(value)?
+                .into_iter()
+                .map(|literal| (field.clone(), literal))
+                .collect(),
+        )
+    };
+    if *all {
+        best(values.iter().filter_map(per_value))
+    } else {
+        union(values.iter().map(per_value))
+    }
+}
+
+/// The clauses of a search: with one map, one clause per item that has a witness (all items
+/// must hold); with several maps (OR), one clause joining each map's best.
+fn search_clauses(search: &CompiledSearch) -> Vec<Witness> {
+    match search.maps.as_slice() {
+        [map] => map.iter().filter_map(matcher_witness).collect(),
+        maps => union(
+            maps.iter()
+                .map(|map| best(map.iter().filter_map(matcher_witness))),
+        )
+        .into_iter()
+        .collect(),
+    }
+}
+
+/// A conjunction of clauses (each a disjunction of literals) that holds whenever the
+/// condition does; empty when nothing can be said.
+fn condition_clauses(condition: &CompiledCondition, searches: &[CompiledSearch]) -> Vec<Witness> {
+    match condition {
+        CompiledCondition::Search(i) => searches.get(*i).map(search_clauses).unwrap_or_default(),
+        CompiledCondition::Not(_) => Vec::new(),
+        CompiledCondition::And(terms) => terms
+            .iter()
+            .flat_map(|t| condition_clauses(t, searches))
+            .collect(),
+        CompiledCondition::Or(terms) => union(
+            terms
+                .iter()
+                .map(|t| best(condition_clauses(t, searches).into_iter())),
+        )
+        .into_iter()
+        .collect(),
+    }
+}
+
+/// A rule is a candidate only when one literal of each of at most this many clauses is seen.
+const MAX_CLAUSES: usize = 4;
+
+/// The witness clauses of a rule (the most selective first, at most `MAX_CLAUSES`), or an
+/// empty list when it must always be evaluated.
+pub(crate) fn rule_clauses(rule: &CompiledRule) -> Vec<Witness> {
+    let mut clauses = condition_clauses(&rule.condition, &rule.searches);
+    clauses.sort_by_key(|c| std::cmp::Reverse(quality(c)));
+    clauses.dedup();
+    clauses.truncate(MAX_CLAUSES);
+    clauses
+}
+
+/// The literals of one field, and for each (by pattern id) its global witness number.
+struct Scanner {
+    field: u32,
+    automaton: AhoCorasick,
+    witness_of_pattern: Vec<u32>,
+}
+
+/// The index over a rule list (rule numbers are positions in that list).
+pub(crate) struct RuleIndex {
+    /// Every field name the rules test, numbered (`FieldMatcher::slot`).
+    names: Vec<String>,
+    /// Per field number, whether the walk may place its value itself (a name without dots).
+    plain: Vec<bool>,
+    /// Event keys under which a field may be found → field numbers.
+    by_key: HashMap<String, Vec<u32>, FnvBuild>,
+    /// Per field number, its scanner.
+    scanner_of: Vec<Option<u32>>,
+    /// The scanner of keyword literals, run over every scalar of the event.
+    keyword_scanner: Option<u32>,
+    scanners: Vec<Scanner>,
+    /// Per global witness number, the rules it stands for, with the clause it satisfies.
+    witness_rules: Vec<Vec<(u32, u8)>>,
+    /// Per rule, the mask of its clauses all set (0 for rules without a witness).
+    full: Vec<u8>,
+    /// Rules without a witness: always candidates.
+    always: Vec<u32>,
+}
+
+/// Per-thread working memory of the index, reused from event to event (stamped with a
+/// generation number instead of cleared).
+#[derive(Default)]
+pub(crate) struct IndexScratch {
+    generation: u32,
+    witness_stamp: Vec<u32>,
+    /// Per rule: the generation its clause mask belongs to, and the mask.
+    rule_clauses: Vec<(u32, u8)>,
+    /// Fields with a scanner that the event may carry.
+    present: Vec<u32>,
+}
+
+impl IndexScratch {
+    fn next_generation(&mut self, index: &RuleIndex, rules: usize) {
+        if self.witness_stamp.len() != index.witness_rules.len()
+            || self.rule_clauses.len() != rules
+            || self.generation == u32::MAX
+        {
+            self.witness_stamp = vec![0; index.witness_rules.len()];
+            self.rule_clauses = vec![(0, 0); rules];
+            self.generation = 0;
+        }
+        self.generation += 1;
+        self.present.clear();
+    }
+}
+
+/// The keys under which `DefaultFieldSource` may find a field: the name itself, the last part
+/// of a dotted name, the attribute of a Windows `Element_Attribute` name.
+fn keys_of(name: &str) -> Vec<String> {
+    let mut keys = vec![name.to_owned()];
+    if let Some((_, last)) = name.rsplit_once('.') {
+        keys.push(last.to_owned());
+    }
+    if let Some((_, attribute)) = name.split_once('_') {
+        keys.push(attribute.to_owned());
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// A literal of a field and the (rule, clause) pairs it satisfies.
+type FieldLiteral = (String, Vec<(u32, u8)>);
+
+/// The number the scanner of keyword literals is built under (no field has it).
+const KEYWORD_FIELD: u32 = u32::MAX;
+
+/// Objects nested deeper than this are not searched for keys (nor found by field names).
+const MAX_DEPTH: usize = 16;
+
+/// Where `DefaultFieldSource` looks a plain name up first, in its order: the top level, then
+/// the nesting spots. The rank of a key found directly in the object at `path`, or `None` when
+/// that object is none of them (then `DefaultFieldSource` itself resolves the name: names
+/// without their spaces, Windows attributes and `Event.UserData` come after every spot).
+fn rank_of(path: &[&str]) -> Option<u8> {
+    Some(match path {
+        [] => 0,
+        ["Event", "EventData"] => 2,
+        ["Event", "System"] => 4,
+        ["EventData"] => 6,
+        ["System"] => 8,
+        ["fields"] => 10,
+        _ => return None,
+    })
+}
+
+fn visit_fields(rule: &mut CompiledRule, mut visit: impl FnMut(&mut FieldMatcher)) {
+    for search in &mut rule.searches {
+        for map in &mut search.maps {
+            for matcher in map {
+                visit(matcher);
+            }
+        }
+    }
+}
+
+impl RuleIndex {
+    /// Numbers the fields of `rules` (setting each `FieldMatcher::slot`) and indexes them.
+    pub(crate) fn build(rules: &mut [CompiledRule]) -> RuleIndex {
+        let mut names: Vec<String> = Vec::new();
+        let mut number: HashMap<String, u32> = HashMap::new();
+        for rule in rules.iter_mut() {
+            visit_fields(rule, |matcher| {
+                if let Some(name) = &matcher.field {
+                    matcher.slot = *number.entry(name.clone()).or_insert_with(|| {
+                        names.push(name.clone());
+                        (names.len() - 1) as u32
+                    });
+                }
+            });
+        }
+        let mut by_key: HashMap<String, Vec<u32>, FnvBuild> = HashMap::default();
+        for (id, name) in (0u32..).zip(&names) {
+            for key in keys_of(name) {
+                by_key.entry(key).or_default().push(id);
+            }
+        }
+        let plain = names.iter().map(|n| !n.contains('.')).collect();
+
+        let mut always = Vec::new();
+        let mut full = vec![0u8; rules.len()];
+        // field → literal → (rule, clause), in first-seen order for stable numbering
+        let mut fields: Vec<(u32, Vec<FieldLiteral>)> = Vec::new();
+        let mut field_position: HashMap<u32, usize> = HashMap::new();
+        let mut literal_number: HashMap<(usize, String), usize> = HashMap::new();
+        for (rule_number, rule) in (0u32..).zip(rules.iter()) {
+            let clauses = rule_clauses(rule);
+            if clauses.is_empty() {
+                always.push(rule_number);
+                continue;
+            }
+            full[rule_number as usize] = ((1u16 << clauses.len()) - 1) as u8;
+            for (clause, witness) in (0u8..).zip(clauses) {
+                for (field, literal) in witness {
+                    let id = if field == KEYWORDS {
+                        KEYWORD_FIELD
+                    } else {
+                        number[&field]
+                    };
+                    let f = *field_position.entry(id).or_insert_with(|| {
+                        fields.push((id, Vec::new()));
+                        fields.len() - 1
+                    });
+                    let literals = &mut fields[f].1;
+                    let l = *literal_number
+                        .entry((f, literal.clone()))
+                        .or_insert_with(|| {
+                            literals.push((literal, Vec::new()));
+                            literals.len() - 1
+                        });
+                    let owners = &mut literals[l].1;
+                    if !owners.contains(&(rule_number, clause)) {
+                        owners.push((rule_number, clause));
+                    }
+                }
+            }
+        }
+        let mut scanner_of = vec![None; names.len()];
+        let mut keyword_scanner = None;
+        let mut scanners = Vec::with_capacity(fields.len());
+        let mut witness_rules = Vec::new();
+        for (scanner_number, (field, literals)) in (0u32..).zip(fields) {
+            let automaton = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(literals.iter().map(|(l, _)| l.as_bytes()))
+                .expect("invariant: literal automata are small enough to build");
+            let mut witness_of_pattern = Vec::with_capacity(literals.len());
+            for (_, owners) in literals {
+                witness_of_pattern.push(witness_rules.len() as u32);
+                witness_rules.push(owners);
+            }
+            if field == KEYWORD_FIELD {
+                keyword_scanner = Some(scanner_number);
+            } else {
+                scanner_of[field as usize] = Some(scanner_number);
+            }
+            scanners.push(Scanner {
+                field,
+                automaton,
+                witness_of_pattern,
+            });
+        }
+        RuleIndex {
+            names,
+            plain,
+            by_key,
+            scanner_of,
+            keyword_scanner,
+            scanners,
+            witness_rules,
+            full,
+            always,
+        }
+    }
+
+    /// The numbered field names.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Rules that need no literal to match.
+    pub(crate) fn always(&self) -> &[u32] {
+        &self.always
+    }
+
+    /// One walk over the event's keys: which fields it may carry, and where the walk can tell,
+    /// their values. Also starts a new generation of `scratch` and lists in it the present
+    /// fields that have a scanner.
+    pub(crate) fn walk<'e>(
+        &self,
+        event: &'e Value,
+        rules: usize,
+        scratch: &mut IndexScratch,
+    ) -> Vec<SlotState<'e>> {
+        scratch.next_generation(self, rules);
+        let mut states = vec![SlotState::Absent; self.names.len()];
+        let mut path: Vec<&str> = Vec::with_capacity(MAX_DEPTH);
+        self.walk_object(event, &mut path, &mut states, scratch);
+        states
+    }
+
+    fn walk_object<'e>(
+        &self,
+        value: &'e Value,
+        path: &mut Vec<&'e str>,
+        states: &mut [SlotState<'e>],
+        scratch: &mut IndexScratch,
+    ) {
+        let Value::Object(map) = value else {
+            return;
+        };
+        if path.len() > MAX_DEPTH {
+            return;
+        }
+        let rank = rank_of(path);
+        for (key, inner) in map {
+            self.mark(key, Some(inner).zip(rank), states, scratch);
+            if key.contains(' ') {
+                self.mark(&key.replace(' ', ""), None, states, scratch);
+            }
+            if inner.is_object() {
+                path.push(key);
+                self.walk_object(inner, path, states, scratch);
+                path.pop();
+            }
+        }
+    }
+
+    fn mark<'e>(
+        &self,
+        key: &str,
+        placed: Option<(&'e Value, u8)>,
+        states: &mut [SlotState<'e>],
+        scratch: &mut IndexScratch,
+    ) {
+        let Some(ids) = self.by_key.get(key) else {
+            return;
+        };
+        for &id in ids {
+            let i = id as usize;
+            let direct = placed.filter(|_| self.plain[i] && self.names[i] == key);
+            match (&mut states[i], direct) {
+                (state @ SlotState::Absent, _) => {
+                    *state = SlotState::Present(direct.map(|(v, r)| (r, v)));
+                    if self.scanner_of[i].is_some() {
+                        scratch.present.push(id);
+                    }
+                }
+                (SlotState::Present(current), Some((value, rank)))
+                    if current.is_none_or(|(known, _)| rank < known) =>
+                {
+                    *current = Some((rank, value));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Adds to `out` the rules (other than `always`) one of whose literals the event carries,
+    /// each once. `walk` must have run on the same event and scratch.
+    pub(crate) fn candidates(
+        &self,
+        view: &EventView<'_, '_>,
+        scratch: &mut IndexScratch,
+        out: &mut Vec<u32>,
+    ) {
+        for position in 0..scratch.present.len() {
+            let field = scratch.present[position];
+            let Some(scanner) = self.scanner_of[field as usize] else {
+                continue;
+            };
+            let scanner = &self.scanners[scanner as usize];
+            let slot = view.slot_id(scanner.field, &self.names[scanner.field as usize]);
+            for target in &slot.targets {
+                self.scan(scanner, target, scratch, out);
+            }
+        }
+        if let Some(scanner) = self.keyword_scanner {
+            let scanner = &self.scanners[scanner as usize];
+            for target in view.scalars().iter() {
+                self.scan(scanner, target, scratch, out);
+            }
+        }
+    }
+
+    fn scan(
+        &self,
+        scanner: &Scanner,
+        target: &Target<'_>,
+        scratch: &mut IndexScratch,
+        out: &mut Vec<u32>,
+    ) {
+        let Some(raw) = target.raw.as_deref() else {
+            return;
+        };
+        let text = if raw.is_ascii() {
+            raw
+        } else {
+            match target.lowered() {
+                Some(lowered) => lowered,
+                None => return,
+            }
+        };
+        let generation = scratch.generation;
+        for found in scanner.automaton.find_overlapping_iter(text) {
+            let witness = scanner.witness_of_pattern[found.pattern().as_usize()];
+            let stamp = &mut scratch.witness_stamp[witness as usize];
+            if *stamp == generation {
+                continue;
+            }
+            *stamp = generation;
+            for &(rule, clause) in &self.witness_rules[witness as usize] {
+                let (stamp, mask) = &mut scratch.rule_clauses[rule as usize];
+                if *stamp != generation {
+                    *stamp = generation;
+                    *mask = 0;
+                }
+                let before = *mask;
+                *mask |= 1 << clause;
+                let full = self.full[rule as usize];
+                if *mask == full && before != full {
+                    out.push(rule);
+                }
+            }
+        }
+    }
+
+    /// How many rules have a witness, and how many literals the index holds.
+    pub(crate) fn stats(&self) -> (usize, usize) {
+        let literals = self.witness_rules.len();
+        let mut indexed: Vec<u32> = self
+            .witness_rules
+            .iter()
+            .flatten()
+            .map(|(rule, _)| *rule)
+            .collect();
+        indexed.sort_unstable();
+        indexed.dedup();
+        (indexed.len(), literals)
+    }
+}
