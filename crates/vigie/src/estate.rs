@@ -4,8 +4,12 @@
 //! Invariant: the estate in use always passed validation. A reload or an API addition that
 //! does not validate changes nothing and reports every problem; readers hold an `Arc` to the
 //! estate they started with, so a swap never tears a request or a pipeline batch.
+//!
+//! `ClientHosts` finds one client's asset from a host name or address as events write them
+//! (a lateral movement's source and target), never looking at another client's assets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -122,10 +126,28 @@ impl EstateHandle {
 
     /// Re-reads the files and the API objects; keeps the running estate on any problem.
     pub async fn reload(&self, store: &Store) -> Result<(), Vec<String>> {
+        self.reload_unless(store, Vec::new()).await
+    }
+
+    /// `reload`, within a larger reload that found `held_back` problems elsewhere (the rules):
+    /// then the estate is still read, for its own problems, but not swapped in. On any problem
+    /// nothing changes and every problem, the estate's first, comes back.
+    pub async fn reload_unless(
+        &self,
+        store: &Store,
+        held_back: Vec<String>,
+    ) -> Result<(), Vec<String>> {
         let _changing = self.changing.lock().await;
-        let estate = load_estate(&self.dir, store).await?;
-        self.swap(estate);
-        Ok(())
+        let mut problems = match load_estate(&self.dir, store).await {
+            Ok(estate) if held_back.is_empty() => {
+                self.swap(estate);
+                return Ok(());
+            }
+            Ok(_) => Vec::new(),
+            Err(problems) => problems,
+        };
+        problems.extend(held_back);
+        Err(problems)
     }
 
     /// Adds a client created through the API: validated against the running estate, stored,
@@ -218,5 +240,125 @@ pub fn grouping_policy(client: &Client) -> GroupingPolicy {
             .collect(),
         window_ms: client.incident_grouping.window_ms,
         reopen_window_ms: client.reopen_window_ms,
+    }
+}
+
+/// One client's assets by the names and addresses events give hosts: asset ids and hostnames
+/// (case-insensitively, an FQDN also by its first label) and addresses. Built from that
+/// client alone, so that a host resolves to an asset of the event's own client or to nothing
+/// — the MSP's clients reuse private addresses and short names. A key two assets of the client
+/// claim resolves to nothing: never a guess.
+#[derive(Debug, Default)]
+pub struct ClientHosts {
+    /// Asset ids and hostnames, normalised.
+    names: HashMap<String, Option<String>>,
+    /// The first label of every id and hostname, for FQDNs written one way and not the other.
+    short_names: HashMap<String, Option<String>>,
+    addresses: HashMap<IpAddr, Option<String>>,
+}
+
+/// The form host names are compared in: lowercase, without a UNC prefix (`\\HOST`) or the
+/// root's trailing dot.
+fn normalize_host(name: &str) -> String {
+    name.trim()
+        .trim_start_matches('\\')
+        .trim_end_matches('.')
+        .to_lowercase()
+}
+
+fn first_label(name: &str) -> &str {
+    name.split_once('.').map_or(name, |(label, _)| label)
+}
+
+fn claim<K: std::hash::Hash + Eq>(index: &mut HashMap<K, Option<String>>, key: K, asset: &str) {
+    index
+        .entry(key)
+        .and_modify(|found| {
+            if found.as_deref() != Some(asset) {
+                *found = None;
+            }
+        })
+        .or_insert_with(|| Some(asset.to_owned()));
+}
+
+impl ClientHosts {
+    pub fn build(client: &Client) -> ClientHosts {
+        let mut hosts = ClientHosts::default();
+        for asset in &client.assets {
+            for name in std::iter::once(&asset.id).chain(&asset.hostnames) {
+                let name = normalize_host(name);
+                if name.is_empty() {
+                    continue;
+                }
+                claim(
+                    &mut hosts.short_names,
+                    first_label(&name).to_owned(),
+                    &asset.id,
+                );
+                claim(&mut hosts.names, name, &asset.id);
+            }
+            for address in &asset.addresses {
+                claim(&mut hosts.addresses, address.to_canonical(), &asset.id);
+            }
+        }
+        hosts
+    }
+
+    /// The asset a host designates: an address (`::ffff:a.b.c.d` is `a.b.c.d`) by address only;
+    /// a name by exact id or hostname, failing that by its first label.
+    pub fn find(&self, host: &str) -> Option<&str> {
+        let name = normalize_host(host);
+        if let Ok(address) = name.parse::<IpAddr>() {
+            return self.addresses.get(&address.to_canonical())?.as_deref();
+        }
+        match self.names.get(&name) {
+            Some(found) => found.as_deref(),
+            None => self.short_names.get(first_label(&name))?.as_deref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(yaml: &str) -> Client {
+        let estate = load_files(&[EstateFile {
+            path: "acme.yaml".into(),
+            text: yaml.into(),
+        }])
+        .unwrap_or_else(|problems| panic!("{problems:?}"));
+        estate.clients.into_values().next().unwrap()
+    }
+
+    #[test]
+    fn hosts_resolve_by_id_hostname_short_name_and_address_never_by_guess() {
+        let hosts = ClientHosts::build(&client(
+            "id: acme\nname: ACME\nassets:\n\
+             - { id: fs01, kind: host, addresses: [10.0.0.11], hostnames: [fs01.acme.lan] }\n\
+             - { id: app01, kind: host, addresses: [10.0.0.20], hostnames: [APP01] }\n\
+             - { id: app02, kind: host, hostnames: [app02, shared.acme.lan] }\n\
+             - { id: app03, kind: host, hostnames: [shared.plant.lan] }\n",
+        ));
+        assert_eq!(hosts.find("FS01.acme.lan."), Some("fs01"));
+        assert_eq!(hosts.find("fs01.other.lan"), Some("fs01"), "by first label");
+        assert_eq!(hosts.find("app01.acme.lan"), Some("app01"));
+        assert_eq!(hosts.find("\\\\APP02"), Some("app02"));
+        assert_eq!(hosts.find("10.0.0.11"), Some("fs01"));
+        assert_eq!(hosts.find("::ffff:10.0.0.11"), Some("fs01"));
+        assert_eq!(hosts.find("10.0.0.20"), Some("app01"));
+        assert_eq!(hosts.find("SHARED.plant.lan"), Some("app03"));
+        assert_eq!(
+            hosts.find("shared"),
+            None,
+            "two assets claim the short name"
+        );
+        assert_eq!(
+            hosts.find("shared.other.lan"),
+            None,
+            "two assets claim the short name"
+        );
+        assert_eq!(hosts.find("10.0.0.99"), None);
+        assert_eq!(hosts.find("db01"), None);
     }
 }

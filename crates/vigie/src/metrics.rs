@@ -84,6 +84,9 @@ pub struct Metrics {
     pub stream_subscribers: AtomicI64,
     pub correlation_groups: AtomicI64,
     pub correlation_evicted: AtomicU64,
+    /// Sigma rules (correlations included) in use, and rejected, as of the last load.
+    pub sigma_rules_loaded: AtomicI64,
+    pub sigma_rules_rejected: AtomicI64,
     pub ingest_latency: Histogram,
 }
 
@@ -190,6 +193,18 @@ impl Metrics {
             "Correlation groups evicted, stalest first, at the state cap.",
             "",
             load(&self.correlation_evicted),
+        );
+        gauge(
+            &mut out,
+            "vigie_sigma_rules_loaded",
+            "Sigma rules in use, correlation rules included (set at start and on reload).",
+            self.sigma_rules_loaded.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "vigie_sigma_rules_rejected",
+            "Sigma rules the last load rejected (each logged with its reason).",
+            self.sigma_rules_rejected.load(Ordering::Relaxed),
         );
         store.commit_latency.render(
             &mut out,

@@ -1,10 +1,16 @@
-//! `vigie serve`: opens the store, loads the estate, starts the pipeline, the HTTP API and the
-//! syslog listeners, and reloads the estate on SIGHUP. The tests start the same server
+//! `vigie serve`: opens the store, loads the estate and the rules, starts the pipeline, the
+//! HTTP API and the syslog listeners, and reloads the estate and the Sigma rules on SIGHUP (or
+//! `POST /api/v1/reload`, through the same `reload`). The tests start the same server
 //! in-process through `start`.
+//!
+//! Invariant: a reload is all or nothing. If the estate does not validate or a Sigma rule
+//! directory cannot be read, the running estate and rules stay and every problem is reported;
+//! a rule rejected on its own is reported and the others load.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use tokio::net::{TcpListener, UdpSocket};
@@ -16,9 +22,9 @@ use crate::auth::{Authenticator, Role, issue_token};
 use crate::estate::{EstateHandle, load_estate};
 use crate::ingest::syslog;
 use crate::metrics::Metrics;
-use crate::pipeline::{Pipeline, Rules};
+use crate::pipeline::{Pipeline, Rules, SigmaRules};
 use crate::store::Store;
-use vigie_core::rule::detect::DetectionSet;
+use vigie_core::rule::sigma::Rejection;
 
 /// The name of the admin token that `vigie serve` prints; a new one replaces it at each start.
 pub const STARTUP_TOKEN_NAME: &str = "serve-startup-admin";
@@ -78,8 +84,9 @@ fn load_rules(path: Option<&PathBuf>) -> Result<Vec<vigie_core::alert::AlertRule
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))
 }
 
-/// Loads the Sigma rule directories; every rejected rule is logged with its reason.
-fn load_sigma(dirs: &[PathBuf]) -> Result<(DetectionSet, usize)> {
+/// Loads the Sigma rule directories; every rejected rule is logged with its reason. Fails as
+/// a whole only when a directory or a file cannot be read.
+fn load_sigma(dirs: &[PathBuf]) -> Result<SigmaRules> {
     let mut files = Vec::new();
     for dir in dirs {
         files.extend(crate::rule::read_rule_dir(dir)?);
@@ -94,8 +101,65 @@ fn load_sigma(dirs: &[PathBuf]) -> Result<(DetectionSet, usize)> {
             "sigma rule rejected"
         );
     }
-    let rejected = set.rejected.len();
-    Ok((DetectionSet::new(set), rejected))
+    Ok(SigmaRules::new(set))
+}
+
+/// Shows in `/metrics` how many Sigma rules are about to be in use, and how many were
+/// rejected.
+fn record_sigma(metrics: &Metrics, sigma: &SigmaRules) {
+    let gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
+    metrics
+        .sigma_rules_loaded
+        .store(gauge(sigma.set.len()), Ordering::Relaxed);
+    metrics
+        .sigma_rules_rejected
+        .store(gauge(sigma.rejected.len()), Ordering::Relaxed);
+}
+
+/// What a reload put in use.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// The estate's version and its number of clients.
+    pub estate_version: u64,
+    pub clients: usize,
+    /// Sigma rules (correlations included) now in use, and those the load rejected.
+    pub sigma_loaded: usize,
+    pub sigma_rejected: Vec<Rejection>,
+}
+
+/// Re-reads the estate (files and API objects) and the Sigma rule directories and swaps both
+/// in, or — if the estate does not validate or a rule directory cannot be read — changes
+/// nothing and returns every problem. Reloads run one at a time.
+pub async fn reload(state: &AppState) -> Result<Reloaded, Vec<String>> {
+    let _reloading = state.reloading.lock().await;
+    let dirs = state.sigma_dirs.clone();
+    // Reading and compiling a large rule pack is seconds of CPU: off the async workers.
+    let sigma = tokio::task::spawn_blocking(move || load_sigma(&dirs))
+        .await
+        .map_err(|error| vec![format!("the sigma rule load failed: {error}")])?
+        .map_err(|error| format!("{error:#}"));
+    let held_back = sigma.as_ref().err().cloned().into_iter().collect();
+    state.estate.reload_unless(&state.store, held_back).await?;
+    let sigma = sigma.expect("invariant: the estate reload refuses when the rules did not load");
+    let reloaded = {
+        let (estate_version, estate) = state.estate.current();
+        Reloaded {
+            estate_version,
+            clients: estate.clients.len(),
+            sigma_loaded: sigma.set.len(),
+            sigma_rejected: sigma.rejected.clone(),
+        }
+    };
+    record_sigma(&state.metrics, &sigma);
+    state.pipeline.rules().swap_sigma(sigma);
+    tracing::info!(
+        estate_version = reloaded.estate_version,
+        clients = reloaded.clients,
+        sigma_loaded = reloaded.sigma_loaded,
+        sigma_rejected = reloaded.sigma_rejected.len(),
+        "estate and sigma rules reloaded"
+    );
+    Ok(reloaded)
 }
 
 pub async fn start(options: ServeOptions) -> Result<Server> {
@@ -107,13 +171,11 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
             anyhow::anyhow!("the estate does not load:\n{}", problems.join("\n"))
         })?;
     let estate = EstateHandle::new(options.estate_dir.clone(), estate);
-    let (sigma, sigma_rejected) = load_sigma(&options.sigma_rules)?;
-    let sigma_loaded = sigma.len();
-    let rules = Arc::new(Rules {
-        alert: load_rules(options.alert_rules.as_ref())?,
-        sigma,
-    });
+    let sigma = load_sigma(&options.sigma_rules)?;
+    let (sigma_loaded, sigma_rejected) = (sigma.set.len(), sigma.rejected.len());
     let metrics = Arc::new(Metrics::default());
+    record_sigma(&metrics, &sigma);
+    let rules = Arc::new(Rules::new(load_rules(options.alert_rules.as_ref())?, sigma));
     let pipeline = Pipeline::start(
         store.clone(),
         estate.clone(),
@@ -131,6 +193,8 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
         auth: Authenticator::new(store.clone()),
         estate: estate.clone(),
         metrics,
+        sigma_dirs: options.sigma_rules.clone().into(),
+        reloading: Arc::default(),
     };
 
     let resolver: syslog::Resolver = {
@@ -219,10 +283,10 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// Re-reads the estate files (and the objects created through the API) and swaps the
-    /// estate in if it loads; on any problem the running estate stays as it was.
-    pub async fn reload(&self) -> Result<(), Vec<String>> {
-        self.state.estate.reload(&self.state.store).await
+    /// Re-reads the estate files (and the objects created through the API) and the Sigma
+    /// rules, and swaps them in if they load; on any problem both stay as they were.
+    pub async fn reload(&self) -> Result<Reloaded, Vec<String>> {
+        reload(&self.state).await
     }
 
     /// Stops accepting connections, lets requests in flight finish, and closes the store.
@@ -233,7 +297,7 @@ impl Server {
         Ok(())
     }
 
-    /// Serves until Ctrl-C or SIGTERM; reloads the estate on SIGHUP.
+    /// Serves until Ctrl-C or SIGTERM; reloads the estate and the Sigma rules on SIGHUP.
     pub async fn run_until_signalled(self) -> Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hangup = signal(SignalKind::hangup())?;
@@ -241,8 +305,8 @@ impl Server {
         loop {
             tokio::select! {
                 _ = hangup.recv() => match self.reload().await {
-                    Ok(()) => tracing::info!("estate reloaded (SIGHUP)"),
-                    Err(problems) => tracing::error!(problems = %problems.join("; "), "estate reload refused; the running estate is kept"),
+                    Ok(_) => tracing::info!("reloaded on SIGHUP"),
+                    Err(problems) => tracing::error!(problems = %problems.join("; "), "reload refused; the running estate and rules are kept"),
                 },
                 _ = tokio::signal::ctrl_c() => break,
                 _ = terminate.recv() => break,

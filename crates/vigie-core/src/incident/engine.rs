@@ -468,7 +468,7 @@ impl IncidentBook {
             None => {
                 let impact = impact_from_criticality(signal.criticality);
                 let urgency = urgency_from_severity(signal.severity);
-                let incident = Incident {
+                let mut incident = Incident {
                     id: incident_id,
                     client: signal.client.clone(),
                     title: alert.title.clone(),
@@ -478,7 +478,7 @@ impl IncidentBook {
                     urgency,
                     group_key,
                     assignee: None,
-                    assets: alert.asset.iter().cloned().collect(),
+                    assets: Vec::new(),
                     alert_count: 1,
                     created_ms: now_ms,
                     updated_ms: now_ms,
@@ -487,6 +487,7 @@ impl IncidentBook {
                     resolved_ms: None,
                     closed_ms: None,
                 };
+                add_assets(&mut incident, &alert, &signal);
                 let created = timeline(
                     &incident,
                     now_ms,
@@ -653,6 +654,22 @@ fn invalid(incident: &Incident, action: &'static str) -> CommandError {
     }
 }
 
+/// Adds the assets a signal touches to its incident's sorted set: the alert's asset and, for a
+/// lateral movement, the source and target assets the pipeline resolved
+/// (`labels.lateral_movement.source_asset` and `.target_asset`), so that the incident lists
+/// every host the attack spread across, repeats from new sources included.
+fn add_assets(incident: &mut Incident, alert: &Alert, signal: &AlertSignal) {
+    let lateral = signal.labels.get("lateral_movement");
+    let ends = ["source_asset", "target_asset"]
+        .into_iter()
+        .filter_map(|end| lateral?.get(end)?.as_str());
+    for asset in alert.asset.as_deref().into_iter().chain(ends) {
+        if let Err(at) = incident.assets.binary_search_by(|a| a.as_str().cmp(asset)) {
+            incident.assets.insert(at, asset.to_owned());
+        }
+    }
+}
+
 /// Folds a signal (already applied to `alert`) into its incident's derived fields, and returns
 /// the PriorityChanged entry if the priority moved. Impact and urgency only ever rise, so the
 /// running maximum kept on the incident is the maximum over its alerts, even after a restore.
@@ -668,11 +685,7 @@ fn fold_signal(
     incident.priority = priority(incident.impact, incident.urgency);
     incident.last_signal_ms = incident.last_signal_ms.max(signal.time_ms);
     incident.updated_ms = now_ms;
-    if let Some(asset) = &alert.asset
-        && let Err(at) = incident.assets.binary_search(asset)
-    {
-        incident.assets.insert(at, asset.clone());
-    }
+    add_assets(incident, alert, signal);
     if incident.priority == before {
         return None;
     }

@@ -31,7 +31,8 @@
 //!
 //! # Incident fields
 //!
-//! - `title` is the first alert's title; `assets` the sorted set of its alerts' assets;
+//! - `title` is the first alert's title; `assets` the sorted set of its alerts' assets (and
+//!   of the source and target assets of the lateral movements its signals report);
 //!   `alert_count` the number of distinct alerts.
 //! - `impact` is the highest `impact_from_criticality` over its alerts' signals, `urgency` the
 //!   highest `urgency_from_severity` over its alerts (high beats medium beats low); `priority`

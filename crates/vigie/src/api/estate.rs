@@ -1,5 +1,6 @@
 //! Clients and assets over the API: reading is scoped like everything else; creating is for
-//! admins and goes through the same validation as the estate files.
+//! admins and goes through the same validation as the estate files. The reload (estate and
+//! Sigma rules) is here too.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -157,17 +158,25 @@ pub async fn reload(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Admin], "reload the estate")?;
-    state
-        .estate
-        .reload(&state.store)
-        .await
-        .map_err(|problems| {
-            ApiError::bad_request("the estate does not load; the running estate is kept")
-                .with_details(problems.into_iter().map(|p| json!({"error": p})).collect())
-        })?;
-    let (version, estate) = state.estate.current();
-    Ok(Json(
-        json!({"reloaded": true, "version": version, "clients": estate.clients.len()}),
-    ))
+    caller.require(&[Role::Admin], "reload the estate and rules")?;
+    let reloaded = crate::server::reload(&state).await.map_err(|problems| {
+        ApiError::bad_request("the reload does not load; the running estate and rules are kept")
+            .with_details(problems.into_iter().map(|p| json!({"error": p})).collect())
+    })?;
+    let rejected: Vec<Value> = reloaded
+        .sigma_rejected
+        .iter()
+        .map(|rejection| {
+            json!({
+                "path": rejection.path, "line": rejection.line,
+                "rule": rejection.rule_id, "reason": rejection.reason,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "reloaded": true,
+        "version": reloaded.estate_version,
+        "clients": reloaded.clients,
+        "sigma": {"loaded": reloaded.sigma_loaded, "rejected": rejected},
+    })))
 }

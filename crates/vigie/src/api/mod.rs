@@ -14,6 +14,7 @@ pub mod openapi;
 mod stream;
 mod tokens;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
@@ -40,6 +41,10 @@ pub struct AppState {
     pub auth: Authenticator,
     pub estate: EstateHandle,
     pub metrics: Arc<Metrics>,
+    /// The Sigma rule directories, read again on reload.
+    pub sigma_dirs: Arc<[PathBuf]>,
+    /// Held by a reload, so that reloads (SIGHUP, the API) run one at a time.
+    pub reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -672,17 +672,37 @@ fn reload() -> Value {
         json!({
             "tags": ["estate"],
             "operationId": "reload",
-            "summary": "Reload the estate",
-            "description": "Reads the estate directory again and merges what was added through the API. If it does not load, the running estate is kept and the answer is `400` with every problem in `details` (file, line and field).\n\nRoles: `admin` only.",
-            "responses": {"200": json_response("The new estate is live.", json!({
+            "summary": "Reload the estate and the Sigma rules",
+            "description": "Reads the estate directory again, merges what was added through the API, and reads the Sigma rule directories (`--sigma-rules`) again; `SIGHUP` does the same. All or nothing: if the estate does not load or a rule directory or file cannot be read, the running estate and rules are kept and the answer is `400` with every problem in `details` (for the estate its file, line and field; for the rules the directory or file that cannot be read). A rule rejected on its own (a parse error, an unknown modifier, an unresolved correlation reference…) does not stop the reload: it is listed in `sigma.rejected` and the other rules go live.\n\nEvents already being evaluated finish with the rules they started with; the next ones meet the new rules. Correlation windows are kept when the correlation rules and the rules they refer to are unchanged; otherwise every window starts afresh.\n\nRoles: `admin` only.",
+            "responses": {"200": {"description": "The new estate and rules are live.", "content": {"application/json": {"schema": {
                 "type": "object",
-                "required": ["reloaded", "version", "clients"],
+                "required": ["reloaded", "version", "clients", "sigma"],
                 "properties": {
                     "reloaded": {"const": true},
                     "version": {"type": "integer", "minimum": 0, "description": "The estate's version, one more at each change."},
                     "clients": {"type": "integer", "minimum": 0, "description": "How many clients the estate now has."},
+                    "sigma": {
+                        "type": "object",
+                        "required": ["loaded", "rejected"],
+                        "properties": {
+                            "loaded": {"type": "integer", "minimum": 0, "description": "Sigma rules now in use, correlation rules included (also `vigie_sigma_rules_loaded` in `/metrics`)."},
+                            "rejected": array_of(json!({
+                                "type": "object",
+                                "required": ["path", "line", "rule", "reason"],
+                                "properties": {
+                                    "path": {"type": "string", "description": "The rule file."},
+                                    "line": {"type": ["integer", "null"], "minimum": 1, "description": "The line of the problem in the file, when known."},
+                                    "rule": {"type": ["string", "null"], "description": "The rule's id, when it could be read."},
+                                    "reason": {"type": "string", "description": "Why the rule was not loaded."},
+                                },
+                            })),
+                        },
+                    },
                 },
-            }))},
+            }, "example": {"reloaded": true, "version": 2, "clients": 2, "sigma": {"loaded": 11, "rejected": [
+                    {"path": "rules/local/smb_logon.yml", "line": 6, "rule": "0f3c5e2a-7d41-4b8e-9a6f-2c1d8e5b7a90", "reason": "search `selection`, field `Image|endwith`: unknown modifier `endwith`"},
+                ]}},
+            }}}},
         }),
         &[400, 403],
     )
@@ -864,7 +884,7 @@ fn metrics() -> Value {
         "tags": ["service"],
         "operationId": "metrics",
         "summary": "Prometheus metrics",
-        "description": "The Prometheus text exposition format: ingest counts by source, queue depth, store commit latency, live-stream subscribers…",
+        "description": "The Prometheus text exposition format: ingest counts by source, queue depth, store commit latency, live-stream subscribers, Sigma rules loaded (`vigie_sigma_rules_loaded`, updated on reload)…",
         "security": [],
         "responses": {"200": {
             "description": "The metrics.",
@@ -1278,7 +1298,7 @@ fn incident_schema() -> Value {
             "urgency": schema("Level"),
             "group_key": {"type": "string", "description": "The key the incident's alerts share, e.g. `asset=lyo-erp-db01`."},
             "assignee": nullable("string", "Who handles it, or null."),
-            "assets": {"type": "array", "items": {"type": "string"}, "uniqueItems": true, "description": "The assets its alerts touch, sorted."},
+            "assets": {"type": "array", "items": {"type": "string"}, "uniqueItems": true, "description": "The assets its alerts touch, sorted: each alert's asset and, for a lateral movement, its source and target assets."},
             "alert_count": {"type": "integer", "minimum": 0},
             "created_ms": epoch_ms("When it was opened."),
             "updated_ms": epoch_ms("When it last changed."),
@@ -1314,7 +1334,7 @@ fn alert_schema() -> Value {
             "first_seen_ms": epoch_ms("The first signal's time."),
             "last_seen_ms": epoch_ms("The latest signal's time."),
             "last_event_id": nullable("integer", "The event behind the latest signal, or null."),
-            "labels": {"type": "object", "description": "Labels the rule attached."},
+            "labels": {"type": "object", "description": "Labels the rule attached. A Sigma match carries the rule's `level`, `author` and `tags`, among others; a lateral movement (a rule tagged `attack.lateral-movement`) also `lateral_movement`: `{source, target, source_asset, target_asset}`, the hosts as the event names them and the ids of the assets of the alert's client they designate (by asset id, hostname, an FQDN's first label or address, case-insensitively), or null when none of that client's assets does."},
         },
     })
 }

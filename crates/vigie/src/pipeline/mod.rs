@@ -11,23 +11,28 @@
 //! - the in-memory `IncidentBook` never runs ahead of the store: when a commit fails, the
 //!   book and the id counters are rebuilt from what the store holds;
 //! - memory is bounded: at most `max_queued` events (default `DEFAULT_MAX_QUEUED_EVENTS`) wait; beyond that, ingest is
-//!   refused (`Overloaded`, a 503 at the HTTP edge) instead of queueing without end.
+//!   refused (`Overloaded`, a 503 at the HTTP edge) instead of queueing without end;
+//! - the Sigma rules are swapped whole on reload (`Rules::swap_sigma`): a batch is evaluated
+//!   against one generation, which it carries to the writer, so the rule indices it matched
+//!   are only ever looked up in the set that produced them.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 use vigie_core::alert::{AlertRule, evaluate};
+use vigie_core::estate::Estate;
 use vigie_core::event::{Event, StoredEvent};
-use vigie_core::incident::model::{Alert, Incident, TimelineEntry};
+use vigie_core::incident::model::{Alert, AlertSignal, Incident, TimelineEntry};
 use vigie_core::incident::{CommandError, Effect, IncidentBook, IncidentCommand};
-use vigie_core::rule::correlation::{CorrelationEngine, CorrelationLimits};
+use vigie_core::rule::correlation::{CorrelationEngine, CorrelationLimits, CorrelationRule};
 use vigie_core::rule::detect::{DetectionSet, correlation_signal};
+use vigie_core::rule::sigma::{Rejection, RuleSet};
 
-use crate::estate::EstateHandle;
+use crate::estate::{ClientHosts, EstateHandle};
 use crate::metrics::Metrics;
 use crate::store::{Change, Store, WriteBatch};
 
@@ -57,11 +62,77 @@ pub enum PipelineError {
     Stopped,
 }
 
-/// The rules every event is evaluated against: the built-in alert rules and the Sigma rules.
+/// The rules every event is evaluated against: the built-in alert rules and the Sigma rules,
+/// the latter swapped whole on reload.
 #[derive(Default)]
 pub struct Rules {
     pub alert: Vec<AlertRule>,
-    pub sigma: DetectionSet,
+    sigma: RwLock<Arc<SigmaRules>>,
+}
+
+/// One generation of Sigma rules, as loaded: shared by every batch evaluated against it until
+/// that batch's signals are made.
+#[derive(Default)]
+pub struct SigmaRules {
+    pub set: DetectionSet,
+    /// The rules the load rejected, each with its file and reason.
+    pub rejected: Vec<Rejection>,
+    correlation_inputs: CorrelationInputs,
+}
+
+/// What the correlation engine's behaviour depends on: the correlation rules, and the id and
+/// name of every rule they may refer to, in order. A reload that leaves these equal keeps the
+/// running correlation windows.
+#[derive(Default, PartialEq)]
+struct CorrelationInputs {
+    correlations: Vec<CorrelationRule>,
+    referenced: Vec<(Option<String>, Option<String>)>,
+}
+
+impl CorrelationInputs {
+    fn of(set: &RuleSet) -> CorrelationInputs {
+        let correlations: Vec<CorrelationRule> = set
+            .correlations
+            .iter()
+            .map(|correlation| CorrelationRule {
+                // Where the rule is written does not change what it does.
+                path: String::new(),
+                line: 0,
+                ..correlation.clone()
+            })
+            .collect();
+        let references: std::collections::HashSet<&str> = correlations
+            .iter()
+            .flat_map(|correlation| correlation.rules.iter().map(String::as_str))
+            .collect();
+        let referenced = set
+            .rules
+            .iter()
+            .map(|compiled| (compiled.rule.id.clone(), compiled.rule.name.clone()))
+            .filter(|(id, name)| {
+                [id, name]
+                    .into_iter()
+                    .flatten()
+                    .any(|reference| references.contains(reference.as_str()))
+            })
+            .collect();
+        CorrelationInputs {
+            correlations,
+            referenced,
+        }
+    }
+}
+
+impl SigmaRules {
+    pub fn new(set: RuleSet) -> SigmaRules {
+        let correlation_inputs = CorrelationInputs::of(&set);
+        let rejected = set.rejected.clone();
+        SigmaRules {
+            set: DetectionSet::new(set),
+            rejected,
+            correlation_inputs,
+        }
+    }
 }
 
 /// What an ingest call gets back once its events are durable.
@@ -76,8 +147,10 @@ pub struct IngestReceipt {
 enum Job {
     Ingest {
         events: Vec<Event>,
-        /// Per event, the Sigma rules it matches (found before the writer).
+        /// Per event, the Sigma rules it matches (found before the writer), as indices into
+        /// `sigma`.
         matched: Vec<Vec<u32>>,
+        sigma: Arc<SigmaRules>,
         received_ms: i64,
         _permit: OwnedSemaphorePermit,
         reply: Option<oneshot::Sender<Result<IngestReceipt, PipelineError>>>,
@@ -100,21 +173,55 @@ pub struct Pipeline {
     rules: Arc<Rules>,
 }
 
-/// Events with the Sigma rules each one matches (by index), found before the writer.
+/// Events with the Sigma rules each one matches (by index into `sigma`), found before the
+/// writer.
 pub struct Detected {
     pub events: Vec<Event>,
     pub matched: Vec<Vec<u32>>,
+    /// The generation `matched` indexes: the writer makes the signals from this one, whatever
+    /// was loaded since.
+    sigma: Arc<SigmaRules>,
 }
 
 impl Rules {
-    /// The stateless part of detection, for a batch: which Sigma rules each event matches.
-    /// CPU work proportional to the batch: run it off the async workers.
+    pub fn new(alert: Vec<AlertRule>, sigma: SigmaRules) -> Rules {
+        Rules {
+            alert,
+            sigma: RwLock::new(Arc::new(sigma)),
+        }
+    }
+
+    /// The Sigma rules in use.
+    pub fn sigma(&self) -> Arc<SigmaRules> {
+        self.sigma
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Puts a new generation of Sigma rules in use: batches detected from now on use it;
+    /// batches already detected keep theirs; the writer picks it up before its next group.
+    pub fn swap_sigma(&self, sigma: SigmaRules) {
+        *self
+            .sigma
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(sigma);
+    }
+
+    /// The stateless part of detection, for a batch: which Sigma rules each event matches,
+    /// all against the same generation. CPU work proportional to the batch: run it off the
+    /// async workers.
     pub fn detect_batch(&self, events: Vec<Event>) -> Detected {
+        let sigma = self.sigma();
         let matched = events
             .iter()
-            .map(|event| self.sigma.matching_rules(event))
+            .map(|event| sigma.set.matching_rules(event))
             .collect();
-        Detected { events, matched }
+        Detected {
+            events,
+            matched,
+            sigma,
+        }
     }
 }
 
@@ -206,7 +313,11 @@ impl Pipeline {
         received_ms: i64,
         body_slot: Option<OwnedSemaphorePermit>,
     ) -> Result<IngestReceipt, PipelineError> {
-        let Detected { events, matched } = detected;
+        let Detected {
+            events,
+            matched,
+            sigma,
+        } = detected;
         let permit = self.admit(events.len()).await?;
         drop(body_slot);
         let (reply, answer) = oneshot::channel();
@@ -217,6 +328,7 @@ impl Pipeline {
             .send(Job::Ingest {
                 events,
                 matched,
+                sigma,
                 received_ms,
                 _permit: permit,
                 reply: Some(reply),
@@ -255,6 +367,7 @@ impl Pipeline {
                 let Ok(Detected {
                     events: batch,
                     matched,
+                    sigma,
                 }) = tokio::task::spawn_blocking(move || rules.detect_batch(batch)).await
                 else {
                     return;
@@ -273,6 +386,7 @@ impl Pipeline {
                 let job = Job::Ingest {
                     events: batch,
                     matched,
+                    sigma,
                     received_ms: clock(),
                     _permit: permit,
                     reply: None,
@@ -295,9 +409,17 @@ struct Writer {
     changes: broadcast::Sender<Arc<Change>>,
     metrics: Arc<Metrics>,
     book: IncidentBook,
+    /// The Sigma rules `correlation` was built for.
+    sigma: Arc<SigmaRules>,
     /// Sliding-window state of the Sigma correlation rules (in memory: a restart starts the
-    /// windows afresh).
+    /// windows afresh, and so does a reload that changes the correlation rules).
     correlation: CorrelationEngine,
+    /// Correlation groups evicted by the engines replaced on reload, so that the counter in
+    /// `/metrics` never goes back.
+    evicted_before: u64,
+    /// Per client, its assets by host name and address, for the estate version
+    /// `estate_version` (built on first need).
+    hosts: HashMap<String, ClientHosts>,
     next_event_id: i64,
     next_timeline_id: i64,
     next_change_seq: i64,
@@ -311,7 +433,8 @@ impl Writer {
         changes: broadcast::Sender<Arc<Change>>,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Writer> {
-        let correlation = rules.sigma.correlation_engine(CorrelationLimits::default());
+        let sigma = rules.sigma();
+        let correlation = sigma.set.correlation_engine(CorrelationLimits::default());
         let mut writer = Writer {
             store,
             estate,
@@ -320,7 +443,10 @@ impl Writer {
             changes,
             metrics,
             book: IncidentBook::new(1, 1),
+            sigma,
             correlation,
+            evicted_before: 0,
+            hosts: HashMap::new(),
             next_event_id: 1,
             next_timeline_id: 1,
             next_change_seq: 1,
@@ -345,17 +471,64 @@ impl Writer {
         Ok(())
     }
 
-    /// Hands the book each client's grouping policy when the estate changed.
-    fn sync_policies(&mut self) {
+    /// Hands the book each client's grouping policy when the estate changed (and forgets the
+    /// host indexes of the old estate); returns the estate of this group.
+    fn sync_policies(&mut self) -> Arc<Estate> {
         let (version, estate) = self.estate.current();
         if version == self.estate_version {
-            return;
+            return estate;
         }
         for (id, client) in &estate.clients {
             self.book
                 .set_policy(id, crate::estate::grouping_policy(client));
         }
+        self.hosts.clear();
         self.estate_version = version;
+        estate
+    }
+
+    /// Takes up the Sigma rules in use when a reload swapped them. The correlation engine is
+    /// rebuilt — every window starts afresh — unless the correlation rules and the rules they
+    /// refer to are unchanged. Batches detected with the previous generation still make their
+    /// signals from it; their matches feed the new engine by rule id or name.
+    fn sync_sigma(&mut self) {
+        let current = self.rules.sigma();
+        if Arc::ptr_eq(&current, &self.sigma) {
+            return;
+        }
+        if current.correlation_inputs != self.sigma.correlation_inputs {
+            let dropped = self.correlation.live_groups();
+            self.evicted_before += self.correlation.evicted();
+            self.correlation = current.set.correlation_engine(CorrelationLimits::default());
+            tracing::info!(
+                dropped_groups = dropped,
+                "sigma correlation rules changed on reload: their windows restart"
+            );
+        }
+        self.sigma = current;
+    }
+
+    /// Adds to a lateral movement's label the assets of the event's client its source and
+    /// target hosts designate (`source_asset`, `target_asset`: an asset id, or null when no
+    /// asset of that client is known by that name or address).
+    fn resolve_lateral_movement(&mut self, estate: &Estate, signal: &mut AlertSignal) {
+        let Some(Value::Object(lateral)) = signal.labels.get_mut("lateral_movement") else {
+            return;
+        };
+        let hosts = self.hosts.entry(signal.client.clone()).or_insert_with(|| {
+            estate
+                .client(&signal.client)
+                .map(ClientHosts::build)
+                .unwrap_or_default()
+        });
+        for (end, asset) in [("source", "source_asset"), ("target", "target_asset")] {
+            let found = lateral
+                .get(end)
+                .and_then(Value::as_str)
+                .and_then(|host| hosts.find(host))
+                .map_or(Value::Null, |id| Value::String(id.to_owned()));
+            lateral.insert(asset.to_owned(), found);
+        }
     }
 
     async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
@@ -383,9 +556,9 @@ impl Writer {
 
     async fn process(&mut self, jobs: Vec<Job>) {
         let started = Instant::now();
-        self.sync_policies();
+        let estate = self.sync_policies();
+        self.sync_sigma();
         let now = crate::clock::now_ms();
-        let estate = self.estate.current().1;
         let mut batch = WriteBatch::default();
         let mut effects = Vec::new();
         let mut ingest_replies = Vec::new();
@@ -397,6 +570,7 @@ impl Writer {
                 Job::Ingest {
                     events,
                     matched,
+                    sigma,
                     received_ms,
                     _permit,
                     reply,
@@ -412,14 +586,15 @@ impl Writer {
                             .and_then(|asset| estate.asset(&event.client, asset))
                             .map(|asset| asset.criticality);
                         let built_in = evaluate(&self.rules.alert, &event, Some(id), criticality);
-                        let sigma = self.rules.sigma.signals(
+                        let detected = sigma.set.signals(
                             &mut self.correlation,
                             &event,
                             &matched,
                             Some(id),
                             criticality,
                         );
-                        for signal in built_in.into_iter().chain(sigma) {
+                        for mut signal in built_in.into_iter().chain(detected) {
+                            self.resolve_lateral_movement(&estate, &mut signal);
                             self.metrics
                                 .alerts_signalled
                                 .fetch_add(1, Ordering::Relaxed);
@@ -494,9 +669,10 @@ impl Writer {
                 self.metrics
                     .correlation_groups
                     .store(self.correlation.live_groups() as i64, Ordering::Relaxed);
-                self.metrics
-                    .correlation_evicted
-                    .store(self.correlation.evicted(), Ordering::Relaxed);
+                self.metrics.correlation_evicted.store(
+                    self.evicted_before + self.correlation.evicted(),
+                    Ordering::Relaxed,
+                );
                 for change in batch.changes {
                     // No subscriber is not an error: the feed is in the store for later.
                     let _ = self.changes.send(Arc::new(change));
@@ -598,6 +774,89 @@ impl Job {
         match self {
             Job::Ingest { events, .. } => events.len(),
             _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap as Map;
+
+    use serde_json::json;
+    use vigie_core::event::event_from_json;
+
+    use super::*;
+
+    const RENAMED: &str = "title: File renamed\nname: file_renamed\nid: base-1\nlogsource: {category: file_rename}\n\
+        detection:\n  selection:\n    TargetFilename|exists: true\n  condition: selection\n";
+    const BURST: &str = "title: Mass file renaming\nid: corr-1\nlevel: critical\n\
+        correlation:\n  type: event_count\n  rules: [file_renamed]\n  group-by: [asset]\n  timespan: 1m\n  condition: {gte: 5}\n";
+    const MARKER: &str = "title: Marker\nid: marker-1\nlogsource: {category: test}\n\
+        detection:\n  selection:\n    message|contains: marker\n  condition: selection\n";
+
+    fn sigma(files: &[(&str, &str)]) -> SigmaRules {
+        let files: Vec<(String, String)> = files
+            .iter()
+            .map(|(path, text)| ((*path).to_owned(), (*text).to_owned()))
+            .collect();
+        let set = vigie_core::rule::load_rules(&files, &Map::new());
+        assert!(set.rejected.is_empty(), "{:?}", set.rejected);
+        SigmaRules::new(set)
+    }
+
+    #[test]
+    fn correlation_windows_survive_a_reload_that_leaves_their_rules_unchanged() {
+        let running = sigma(&[("a.yml", RENAMED), ("b.yml", BURST)]);
+        let keep = |other: SigmaRules| other.correlation_inputs == running.correlation_inputs;
+        assert!(keep(sigma(&[("a.yml", RENAMED), ("b.yml", BURST)])));
+        assert!(
+            keep(sigma(&[
+                ("0.yml", MARKER),
+                ("a.yml", RENAMED),
+                ("moved/b.yml", &format!("\n{BURST}"))
+            ])),
+            "a new unrelated rule, a moved file: the same correlations"
+        );
+        assert!(!keep(sigma(&[
+            ("a.yml", RENAMED),
+            ("b.yml", &BURST.replace("gte: 5", "gte: 6"))
+        ])));
+        assert!(
+            !keep(sigma(&[
+                ("a.yml", &RENAMED.replace("base-1", "base-2")),
+                ("b.yml", BURST)
+            ])),
+            "the counted rule now reports another id"
+        );
+        assert!(!keep(sigma(&[("a.yml", RENAMED)])));
+    }
+
+    #[test]
+    fn a_batch_keeps_the_rules_it_was_detected_with_across_a_swap() {
+        let rules = Rules::new(Vec::new(), sigma(&[("m.yml", MARKER)]));
+        let event = event_from_json(
+            json!({"client": "acme", "asset": "srv-1", "message": "a marker"}),
+            1_000,
+            "http",
+        )
+        .unwrap();
+        let before = rules.detect_batch(vec![event.clone()]);
+        rules.swap_sigma(sigma(&[("a.yml", RENAMED), ("m.yml", MARKER)]));
+        let after = rules.detect_batch(vec![event.clone()]);
+        assert_eq!(before.matched, vec![vec![0]]);
+        assert_eq!(after.matched, vec![vec![1]], "the marker rule moved");
+        for detected in [before, after] {
+            let mut engine = detected
+                .sigma
+                .set
+                .correlation_engine(CorrelationLimits::default());
+            let signals =
+                detected
+                    .sigma
+                    .set
+                    .signals(&mut engine, &event, &detected.matched[0], None, None);
+            assert_eq!(signals.len(), 1);
+            assert_eq!(signals[0].rule, "marker-1");
         }
     }
 }

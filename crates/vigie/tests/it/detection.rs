@@ -54,7 +54,8 @@ async fn sigma_detections_become_alerts_with_their_rule_and_author(server: &Test
         .expect("the lateral-movement alert");
     assert_eq!(
         lateral["labels"]["lateral_movement"],
-        json!({"source": "127.0.10.20", "target": "lyo-fs01.acme.lan"})
+        json!({"source": "127.0.10.20", "target": "lyo-fs01.acme.lan",
+               "source_asset": "lyo-erp-app01", "target_asset": "lyo-fs01"})
     );
 
     // A burst of renames on one host: one correlation alert, no alert per rename.
@@ -93,4 +94,320 @@ async fn sigma_detections_become_alerts_with_their_rule_and_author(server: &Test
     let incident = &incidents["incidents"][0];
     assert_eq!(incident["title"], "Shadow copies or backup catalog deleted");
     assert_eq!(incident["assets"], json!(["lyo-erp-db01"]));
+}
+
+/// A lateral movement's hosts resolved to assets of the event's own client, and the incident
+/// listing both ends so that the spread can be drawn.
+mod lateral_movement_assets {
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+
+    use crate::support::TestServer;
+
+    crate::on_both_engines!(a_lateral_movement_names_the_assets_of_its_own_client_only);
+
+    fn remote_logon(client: &str, asset: &str, computer: &str, from: Value) -> Value {
+        let mut data = json!({"LogonType": 3, "TargetUserName": "adm-ops"});
+        data.as_object_mut()
+            .unwrap()
+            .extend(from.as_object().unwrap().clone());
+        json!({
+            "client": client, "asset": asset, "message": "an account was logged on",
+            "Event": {"System": {"EventID": 4624, "Computer": computer}, "EventData": data}
+        })
+    }
+
+    async fn lateral_alert(server: &TestServer, client: &str, asset: &str) -> Value {
+        let (_, alerts) = server
+            .get(&server.admin, &format!("/api/v1/alerts?client={client}"))
+            .await;
+        alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["asset"] == asset && a["labels"]["lateral_movement"].is_object())
+            .unwrap_or_else(|| panic!("a lateral-movement alert on {asset}: {alerts}"))
+            .clone()
+    }
+
+    async fn a_lateral_movement_names_the_assets_of_its_own_client_only(server: &TestServer) {
+        let (status, body) = server
+            .ingest(
+                &server.admin,
+                json!([
+                    // From the MES server's address onto the Lyon domain controller (FQDN, caps).
+                    remote_logon(
+                        "acme-industrie",
+                        "lyo-dc02",
+                        "LYO-DC02.acme.lan",
+                        json!({"IpAddress": "127.0.10.31"})
+                    ),
+                    // A workstation name only another client's asset has.
+                    remote_logon(
+                        "acme-industrie",
+                        "lyo-fs01",
+                        "lyo-fs01",
+                        json!({"WorkstationName": "BEL-DPI01"})
+                    ),
+                    // The clinic's NAS, from an address only ACME's MES server has.
+                    remote_logon(
+                        "bellevue-clinic",
+                        "bel-nas01",
+                        "bel-nas01",
+                        json!({"IpAddress": "127.0.10.31"})
+                    ),
+                ]),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let alert = lateral_alert(server, "acme-industrie", "lyo-dc02").await;
+        assert_eq!(
+            alert["labels"]["lateral_movement"],
+            json!({"source": "127.0.10.31", "target": "LYO-DC02.acme.lan",
+                   "source_asset": "lyo-mes01", "target_asset": "lyo-dc02"})
+        );
+        let (status, incident) = server
+            .get(
+                &server.admin,
+                &format!("/api/v1/incidents/{}", alert["incident_id"]),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{incident}");
+        assert_eq!(
+            incident["assets"],
+            json!(["lyo-dc02", "lyo-mes01"]),
+            "both ends of the movement are assets of the incident"
+        );
+
+        let by_name = lateral_alert(server, "acme-industrie", "lyo-fs01").await;
+        assert_eq!(
+            by_name["labels"]["lateral_movement"],
+            json!({"source": "BEL-DPI01", "target": "lyo-fs01",
+                   "source_asset": null, "target_asset": "lyo-fs01"}),
+            "another client's host name never resolves"
+        );
+        let across = lateral_alert(server, "bellevue-clinic", "bel-nas01").await;
+        assert_eq!(
+            across["labels"]["lateral_movement"],
+            json!({"source": "127.0.10.31", "target": "bel-nas01",
+                   "source_asset": null, "target_asset": "bel-nas01"}),
+            "another client's address never resolves"
+        );
+        let (_, incident) = server
+            .get(
+                &server.admin,
+                &format!("/api/v1/incidents/{}", across["incident_id"]),
+            )
+            .await;
+        assert_eq!(incident["assets"], json!(["bel-nas01"]));
+    }
+}
+
+/// Sigma rules reloaded without a restart: a new rule fires after `POST /api/v1/reload`, a
+/// broken one is listed with its file and reason while the others keep working, and an
+/// unreadable directory keeps the running rules.
+mod sigma_reload {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+    use vigie::server::{ServeOptions, Server, start};
+    use vigie::store::scratch;
+
+    use crate::support::example_estate;
+
+    fn rule(title: &str, id: &str, marker: &str) -> String {
+        format!(
+            "title: {title}\nid: {id}\nauthor: Vigie tests\nlevel: high\nlogsource: {{category: test}}\n\
+             detection:\n  selection:\n    message|contains: '{marker}'\n  condition: selection\n"
+        )
+    }
+
+    struct Harness {
+        server: Server,
+        http: reqwest::Client,
+    }
+
+    impl Harness {
+        async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+            let response = self
+                .http
+                .post(format!("{}{path}", self.server.url()))
+                .bearer_auth(&self.server.admin_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status(),
+                response.json().await.unwrap_or(Value::Null),
+            )
+        }
+
+        async fn get_text(&self, path: &str) -> String {
+            self.http
+                .get(format!("{}{path}", self.server.url()))
+                .bearer_auth(&self.server.admin_token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+
+        /// Sends one event with `message` on `asset` and returns the titles of the alerts
+        /// on that asset.
+        async fn alerts_for(&self, asset: &str, message: &str) -> Vec<String> {
+            let (status, body) = self
+                .post(
+                    "/api/v1/events",
+                    json!([{"client": "acme-industrie", "asset": asset, "message": message}]),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let alerts: Value =
+                serde_json::from_str(&self.get_text("/api/v1/alerts?client=acme-industrie").await)
+                    .unwrap();
+            let mut titles: Vec<String> = alerts["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["asset"] == asset)
+                .map(|a| a["title"].as_str().unwrap().to_owned())
+                .collect();
+            titles.sort();
+            titles
+        }
+
+        async fn rules_loaded_metric(&self) -> String {
+            self.get_text("/metrics")
+                .await
+                .lines()
+                .find(|line| line.starts_with("vigie_sigma_rules_loaded "))
+                .expect("the metric is rendered")
+                .to_owned()
+        }
+    }
+
+    async fn serve_with_rules(rules: &Path, data: &Path) -> Harness {
+        let server = start(ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data.to_path_buf(),
+            database: None,
+            estate_dir: example_estate(),
+            alert_rules: None,
+            syslog_udp: None,
+            syslog_tcp: None,
+            max_queued_events: 5_000,
+            sigma_rules: vec![rules.to_path_buf()],
+        })
+        .await
+        .expect("the server starts");
+        Harness {
+            server,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sigma_rules_reload_without_a_restart_and_a_broken_rule_is_reported() {
+        let rules = scratch::scratch_dir("vigie_reload_rules");
+        let data = scratch::scratch_dir("vigie_reload_data");
+        std::fs::write(
+            rules.join("alpha.yml"),
+            rule("Alpha marker seen", "reload-alpha", "alpha-marker"),
+        )
+        .unwrap();
+        let harness = serve_with_rules(&rules, &data).await;
+        assert_eq!(
+            harness.rules_loaded_metric().await,
+            "vigie_sigma_rules_loaded 1"
+        );
+        assert_eq!(
+            harness.alerts_for("lyo-fs01", "beta-marker here").await,
+            Vec::<String>::new(),
+            "no rule for it yet"
+        );
+
+        // A new rule file goes live on reload.
+        std::fs::write(
+            rules.join("beta.yml"),
+            rule("Beta marker seen", "reload-beta", "beta-marker"),
+        )
+        .unwrap();
+        let (status, answer) = harness.post("/api/v1/reload", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["sigma"], json!({"loaded": 2, "rejected": []}));
+        assert_eq!(answer["clients"], 2);
+        assert_eq!(
+            harness
+                .alerts_for("lyo-erp-app01", "beta-marker again")
+                .await,
+            vec!["Beta marker seen"]
+        );
+        assert_eq!(
+            harness.rules_loaded_metric().await,
+            "vigie_sigma_rules_loaded 2"
+        );
+
+        // A broken rule is listed with its file and reason; the others keep working.
+        std::fs::write(
+            rules.join("broken.yml"),
+            "title: Broken\nid: reload-broken\nlogsource: {category: test}\n\
+             detection:\n  selection:\n    message|nosuchmodifier: x\n  condition: selection\n",
+        )
+        .unwrap();
+        let (status, answer) = harness.post("/api/v1/reload", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["sigma"]["loaded"], 2, "{answer}");
+        let rejected = answer["sigma"]["rejected"].as_array().unwrap();
+        assert_eq!(rejected.len(), 1, "{answer}");
+        assert!(
+            rejected[0]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("broken.yml"),
+            "{answer}"
+        );
+        assert!(
+            rejected[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("nosuchmodifier"),
+            "{answer}"
+        );
+        assert_eq!(
+            harness
+                .alerts_for("lyo-dc02", "alpha-marker and beta-marker")
+                .await,
+            vec!["Alpha marker seen", "Beta marker seen"]
+        );
+
+        // A directory that cannot be read: nothing changes, and the answer says why.
+        std::fs::remove_dir_all(&rules).unwrap();
+        let (status, answer) = harness.post("/api/v1/reload", json!({})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let details = answer["error"]["details"].to_string();
+        assert!(details.contains("vigie_reload_rules"), "{answer}");
+        assert_eq!(
+            harness
+                .alerts_for("lyo-mes01", "beta-marker once more")
+                .await,
+            vec!["Beta marker seen"],
+            "the running rules are kept"
+        );
+        assert_eq!(
+            harness.rules_loaded_metric().await,
+            "vigie_sigma_rules_loaded 2"
+        );
+
+        harness.server.shutdown().await.unwrap();
+        let _ = std::fs::remove_dir_all(&data);
+    }
 }
