@@ -9,11 +9,13 @@
 pub mod perfdata;
 pub mod plugin;
 pub mod range;
+pub mod spec;
 pub mod state;
 
 pub use perfdata::{PerfError, PerfValue, UnitOfMeasure, parse_perfdata, unit_of};
 pub use plugin::{MAX_PLUGIN_OUTPUT_BYTES, PluginExit, PluginResult, interpret_plugin_result};
 pub use range::{Range, RangeError, evaluate_thresholds, parse_range};
+pub use spec::{DEFAULT_TIMEOUT, Probe, ProbeTarget, Thresholds};
 pub use state::{
     AckClearReason, Acknowledgement, CheckCommand, CheckConfig, CheckEffect, CheckKind, CheckState,
     CheckStatus, Downtime, DowntimeKind, HostState, NotificationKind, ObjectState, RejectReason,
