@@ -12,19 +12,26 @@
 //!     repeat: 120                  # the events, this many times; `{n}` in a text is the round
 //!     events: [{client: acme, asset: srv-1, category: file_rename, message: m, TargetFilename: 'f{n}.locked'}]
 //!     expect: [Mass file renaming on one host]
+//!   - name: a sensor goes silent
+//!     events: [{client: acme, message: m, Channel: 'Microsoft-Windows-Sysmon/Operational', Computer: pc1, time: 0}]
+//!     then_clock: 900000           # then the clock reaches this time (epoch ms or RFC 3339)
+//!     expect: [Security sensor gone silent]
 //! ```
 //!
 //! Each case runs on a fresh correlation state; a case passes when the set of rules that fire
-//! (single-event rules that alert alone, and correlations) is exactly `expect`.
+//! (single-event rules that alert alone, and correlations) is exactly `expect`. With
+//! `then_clock`, after the events the clock ticks once at that time, as the pipeline's tick
+//! does: correlations judged on ticks (absences) and those checked when their window closes
+//! fire then.
 
 use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::event::event_from_json;
+use crate::event::{event_from_json, parse_rfc3339_ms};
 use crate::rule::correlation::CorrelationLimits;
-use crate::rule::detect::DetectionSet;
+use crate::rule::detect::{DetectionSet, correlation_signal};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +48,9 @@ pub struct RuleTestCase {
     /// How many times the events are sent; `{n}` in their texts is replaced by the round.
     #[serde(default = "once")]
     pub repeat: usize,
+    /// After the events, the clock reaches this time (epoch ms or RFC 3339).
+    #[serde(default)]
+    pub then_clock: Option<Value>,
 }
 
 fn once() -> usize {
@@ -99,6 +109,20 @@ fn run_case(set: &DetectionSet, case: &RuleTestCase) -> Result<(), String> {
         let event = event_from_json(value, default_time, "test")
             .map_err(|e| format!("event {}: {e}", index + 1))?;
         for signal in set.detect(&mut correlation, &event, Some(index as i64 + 1), None) {
+            fired.insert((signal.title, signal.rule));
+        }
+    }
+    if let Some(clock) = &case.then_clock {
+        let now = match clock {
+            Value::Number(n) => n.as_i64(),
+            Value::String(text) => parse_rfc3339_ms(text),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            format!("then_clock: expected epoch milliseconds or an RFC 3339 time, found {clock}")
+        })?;
+        for matched in correlation.advance(now) {
+            let signal = correlation_signal(&matched, None, None, None);
             fired.insert((signal.title, signal.rule));
         }
     }
@@ -178,6 +202,40 @@ mod tests {
             parse_rule_tests("t.yaml", "cases: [{name: x}]")
                 .unwrap_err()
                 .starts_with("t.yaml: ")
+        );
+    }
+
+    #[test]
+    fn then_clock_ticks_once_after_the_events() {
+        let rules = "title: Beat\nname: beat\nlogsource: {product: test}\ndetection:\n  selection:\n    kind: heartbeat\n  condition: selection\n---\n\
+                     title: Silent\ncorrelation:\n  type: event_count\n  rules: [beat]\n  group-by: [asset]\n  timespan: 1m\n  condition: {lt: 1}\n";
+        let set = DetectionSet::new(load_rules(
+            &[("r.yml".into(), rules.into())],
+            &HashMap::new(),
+        ));
+        let file = parse_rule_tests(
+            "t.yaml",
+            "cases:\n  - name: silent\n    events: [{client: a, asset: h, kind: heartbeat, message: m, time: 0}]\n    then_clock: 60000\n    expect: [Silent]\n\
+             \x20 - name: not yet\n    events: [{client: a, asset: h, kind: heartbeat, message: m, time: 0}]\n    then_clock: '1970-01-01T00:00:59.999Z'\n    expect: []\n\
+             \x20 - name: no clock, no tick\n    events: [{client: a, asset: h, kind: heartbeat, message: m, time: 0}]\n    expect: []\n\
+             \x20 - name: bad clock\n    events: []\n    then_clock: soon\n    expect: []\n",
+        )
+        .unwrap();
+        let failures: Vec<Option<String>> = run_rule_tests(&set, "t.yaml", &file)
+            .into_iter()
+            .map(|o| o.failure)
+            .collect();
+        assert_eq!(
+            failures,
+            vec![
+                None,
+                None,
+                None,
+                Some(
+                    "then_clock: expected epoch milliseconds or an RFC 3339 time, found \"soon\""
+                        .to_owned()
+                ),
+            ]
         );
     }
 }

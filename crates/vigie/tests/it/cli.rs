@@ -195,7 +195,7 @@ fn vigies_own_rule_pack_loads_whole() {
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{stdout}");
-    assert_eq!(stdout.trim_end(), "14 rules loaded, 0 rejected");
+    assert_eq!(stdout.trim_end(), "16 rules loaded, 0 rejected");
 }
 
 #[test]

@@ -2,23 +2,42 @@
 //! parameter. Each group (correlation, client, group-by values) keeps the entries of the last
 //! `timespan`: a sliding window, never fixed buckets.
 //!
-//! When a correlation fires: a condition that can only become true as entries arrive (every
-//! criterion `gt` or `gte`, or any metric type: sum, mean, percentile) is checked each time an
-//! entry arrives, over the window of `timespan` ending at that entry. A condition with an upper
-//! bound on a count (`lt`, `lte`, `eq`, `neq`, or a range, on `event_count`, `value_count`,
-//! `temporal*`) would hold at the first event, so it is checked once, when the window opened by
-//! the group's first entry closes (time passes `first + timespan`, seen by `observe` or
-//! `advance`). Either way, when it holds one `CorrelationMatch` is emitted and the group's state
-//! is dropped: the next match of that group needs a fresh set of entries (at most one match per
-//! window per group; 250 events with `gte: 100` fire twice, not 151 times).
+//! When a correlation fires depends on its condition (`Check`):
+//!
+//! - A condition that can only become true as entries arrive (every criterion `gt` or `gte`, or
+//!   any metric type: sum, mean, percentile) is checked each time an entry arrives, over the
+//!   window of `timespan` ending at that entry.
+//! - An absence: an `event_count` whose every criterion is an upper bound (`lt`, `lte`, or
+//!   `eq: 0`), such as `lt: 1` for a sensor gone silent. It can only come to hold by the passing
+//!   of time, so it is checked by `advance` (the pipeline's tick), never when an event arrives,
+//!   over the window `(now - timespan, now]` of the tick's `now`. A group becomes known with its
+//!   first event and is not judged before it has been known for a full `timespan`, so `lt: 1`
+//!   fires once `timespan` has passed since the group's last event. It fires once; the group is
+//!   then disarmed until the condition stops holding, which only an arriving event can do: for
+//!   `lt: 1` any new event re-arms it (a sensor that comes back and goes silent again fires
+//!   again), for `lt: 5` five events within one `timespan`. `lt: 5` thus means "the count in
+//!   the sliding window dropped under 5", checked on ticks, once per drop. A disarmed group
+//!   whose window has emptied is forgotten (its next event makes it known anew).
+//! - Any other upper bound on a count (`neq`, `eq` above 0, a range, or an upper bound on
+//!   `value_count` or `temporal*`) would hold at the first event, so it is checked once, when
+//!   the window opened by the group's first entry closes (time passes `first + timespan`, seen
+//!   by `observe` or `advance`).
+//!
+//! Except for an absence, when the condition holds one `CorrelationMatch` is emitted and the
+//! group's state is dropped: the next match of that group needs a fresh set of entries (at most
+//! one match per window per group; 250 events with `gte: 100` fire twice, not 151 times).
 //!
 //! Time: `now` is the newest time seen; an entry older than `now - timespan` is ignored, as
-//! it can no longer share a window with anything held. An event without every group-by field
-//! (or without a usable `condition.field`) does not take part in the correlation.
+//! it can no longer share a window with anything held. Absences go by the newest time given to
+//! `advance` alone, so that one event stamped in the future cannot make every sensor look
+//! silent. An event without every group-by field (or without a usable `condition.field`) does
+//! not take part in the correlation.
 //!
 //! Bounds: at most `max_groups` live groups (the group with the oldest last entry is evicted
-//! and counted) and `max_events_per_group` entries per group (the oldest are dropped). Groups
-//! whose window has passed are pruned as time advances.
+//! and counted; an evicted absence group is forgotten and does not fire) and
+//! `max_events_per_group` entries per group (the oldest are dropped; an absence keeps only the
+//! newest entries its bound needs: one for `lt: 1`). Groups whose window has passed are pruned
+//! as time advances.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -60,8 +79,23 @@ pub struct CorrelationMatch {
     pub group: Vec<(String, String)>,
     /// The count, sum, mean or percentile that satisfied the condition.
     pub value: f64,
+    /// The first and last entries of the window that satisfied the condition; for an absence,
+    /// the group's last event and the tick that found its window low.
     pub first_ms: i64,
     pub last_ms: i64,
+}
+
+/// When a correlation's condition is checked (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// On each arriving entry, over the window ending at it.
+    OnEntry,
+    /// Once, when the window opened by the group's first entry closes.
+    AtClose,
+    /// By `advance`, over the window ending at the tick: an absence. `keep` is the smallest
+    /// count at which the condition no longer holds, so the newest `keep` entries are all the
+    /// group needs (0: the condition never holds).
+    OnTick { keep: usize },
 }
 
 /// A correlation with its references resolved to keys.
@@ -72,8 +106,7 @@ struct Compiled {
     group_fields: Vec<Vec<String>>,
     /// Key of the correlation itself, for chaining.
     key: usize,
-    /// Checked when the window closes rather than when an entry arrives.
-    at_close: bool,
+    check: Check,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,14 +127,88 @@ struct Entry {
 
 type GroupKey = (usize, String, Vec<String>);
 
+/// What a group's window counts, kept up to date entry by entry so that measuring it does not
+/// walk the window.
+#[derive(Debug)]
+enum Tally {
+    None,
+    /// `value_count`: how many entries of the window carry each value.
+    Values(HashMap<String, u32>),
+    /// `temporal*`: how many entries of the window each referenced rule has.
+    Rules(Vec<u32>),
+}
+
 #[derive(Debug)]
 struct Group {
     key: GroupKey,
     /// Sorted by time, then arrival.
     entries: VecDeque<Entry>,
+    tally: Tally,
     last_ms: i64,
-    /// When the group is pruned (or, checked at close, evaluated).
+    /// When the group is pruned (or, checked at close, evaluated); for an absence, the first
+    /// tick time at which it is due: to fire if armed, else to be forgotten.
     expiry_ms: i64,
+    /// Absences only: the time of the event that made the group known.
+    known_ms: i64,
+    /// Absences only: whether the group may fire (false from its match until it re-arms).
+    armed: bool,
+    /// The times the group is filed under in `by_last` and in `by_expiry` (or `by_due`). They
+    /// may lag behind `last_ms` and `expiry_ms`, never run ahead: a group whose filed time
+    /// comes up is refiled under its real one, so that an arriving entry does not have to
+    /// move it in the trees (a time that moves earlier is refiled at once).
+    filed_last: i64,
+    filed_expiry: i64,
+}
+
+impl Group {
+    /// Inserts an entry in time order (after those of the same time) and tallies it.
+    fn insert(&mut self, entry: Entry) {
+        match (&mut self.tally, &entry.measure) {
+            (Tally::Values(values), Measure::Text(text)) => match values.get_mut(text.as_str()) {
+                Some(count) => *count += 1,
+                None => {
+                    values.insert(text.clone(), 1);
+                }
+            },
+            (Tally::Rules(rules), _) => {
+                if let Some(count) = rules.get_mut(entry.position) {
+                    *count += 1;
+                }
+            }
+            _ => {}
+        }
+        // Entries mostly arrive in time order: append without searching.
+        let at = match self.entries.back() {
+            Some(last) if last.time > entry.time => {
+                self.entries.partition_point(|e| e.time <= entry.time)
+            }
+            _ => self.entries.len(),
+        };
+        self.entries.insert(at, entry);
+    }
+
+    /// Drops the oldest entry and untallies it.
+    fn pop_oldest(&mut self) {
+        let Some(entry) = self.entries.pop_front() else {
+            return;
+        };
+        match (&mut self.tally, &entry.measure) {
+            (Tally::Values(values), Measure::Text(text)) => {
+                if let Some(count) = values.get_mut(text.as_str()) {
+                    *count -= 1;
+                    if *count == 0 {
+                        values.remove(text.as_str());
+                    }
+                }
+            }
+            (Tally::Rules(rules), _) => {
+                if let Some(count) = rules.get_mut(entry.position) {
+                    *count -= 1;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// An observation waiting to be fed: client, key of the rule or correlation, event, time.
@@ -118,13 +225,17 @@ pub struct CorrelationEngine {
     limits: CorrelationLimits,
     group_ids: HashMap<GroupKey, u64>,
     groups: HashMap<u64, Group>,
-    /// `(last_ms, group)`, to find the stalest group.
+    /// `(filed_last, group)`, to find the stalest group.
     by_last: BTreeSet<(i64, u64)>,
-    /// `(expiry_ms, group)`, to prune expired groups.
+    /// `(filed_expiry, group)`, to prune expired groups (absences excepted).
     by_expiry: BTreeSet<(i64, u64)>,
+    /// `(filed_expiry, group)` of the absence groups, judged by `advance`.
+    by_due: BTreeSet<(i64, u64)>,
     next_group: u64,
     next_seq: u64,
     now_ms: i64,
+    /// The newest time given to `advance`: the clock absences go by.
+    tick_ms: i64,
     evicted: u64,
 }
 
@@ -183,24 +294,12 @@ impl CorrelationEngine {
                         .collect()
                 })
                 .collect();
-            let counts = matches!(
-                rule.kind,
-                CorrelationKind::EventCount
-                    | CorrelationKind::ValueCount
-                    | CorrelationKind::Temporal
-                    | CorrelationKind::TemporalOrdered
-            );
-            let at_close = counts
-                && rule
-                    .condition
-                    .criteria
-                    .iter()
-                    .any(|(op, _)| !matches!(op, CompareOp::Gt | CompareOp::Gte));
+            let check = check_of(&rule, limits.max_events_per_group.max(1));
             compiled.push(Compiled {
                 rule,
                 group_fields,
                 key,
-                at_close,
+                check,
             });
         }
         let mut listeners: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
@@ -224,9 +323,11 @@ impl CorrelationEngine {
             groups: HashMap::new(),
             by_last: BTreeSet::new(),
             by_expiry: BTreeSet::new(),
+            by_due: BTreeSet::new(),
             next_group: 0,
             next_seq: 0,
             now_ms: i64::MIN,
+            tick_ms: i64::MIN,
             evicted: 0,
         }
     }
@@ -243,8 +344,9 @@ impl CorrelationEngine {
     }
 
     /// Records that base rule `rule_ref` (its id or name) matched `event` of `client` at
-    /// `time_ms`, after moving time to `time_ms` (see `advance`); returns the correlations that
-    /// fire, chained ones after the correlation that fed them.
+    /// `time_ms`, after moving time to `time_ms` (as `advance` does, absences excepted: they
+    /// are judged by `advance` only); returns the correlations that fire, chained ones after
+    /// the correlation that fed them.
     pub fn observe(
         &mut self,
         client: &str,
@@ -252,7 +354,7 @@ impl CorrelationEngine {
         event: &Value,
         time_ms: i64,
     ) -> Vec<CorrelationMatch> {
-        let mut matches = self.advance(time_ms);
+        let mut matches = self.pass_time(time_ms);
         if let Some(&key) = self.keys.get(rule_ref) {
             let mut queue = VecDeque::new();
             queue.push_back((client.to_owned(), key, Cow::Borrowed(event), time_ms));
@@ -261,30 +363,101 @@ impl CorrelationEngine {
         matches
     }
 
-    /// Moves time forward (never back) and prunes the groups whose window has passed; returns
-    /// the correlations checked at close whose condition held. Call it on a tick so that such
-    /// correlations fire without waiting for the next event.
+    /// Moves time forward (never back) to `now_ms`, prunes the groups whose window has passed
+    /// and judges the absences due at `now_ms`; returns the correlations checked at close or on
+    /// the tick whose condition held. Call it on a tick, with the wall clock: absences fire
+    /// only here, and correlations checked at close fire without waiting for the next event.
     pub fn advance(&mut self, now_ms: i64) -> Vec<CorrelationMatch> {
+        let mut matches = self.pass_time(now_ms);
+        self.tick_ms = self.tick_ms.max(now_ms);
+        let mut queue = VecDeque::new();
+        while let Some(&(filed, id)) = self.by_due.first() {
+            if filed > self.tick_ms {
+                break;
+            }
+            if self.groups[&id].expiry_ms > self.tick_ms {
+                self.refile_expiry(id);
+                continue;
+            }
+            if let Some((index, found)) = self.judge_absence(id) {
+                self.chain(index, &found, &mut queue);
+                matches.push(found);
+            }
+        }
+        self.run_queue(queue, &mut matches);
+        matches
+    }
+
+    /// Judges an absence group that is due at the tick: fires if armed and its window is low,
+    /// then keeps it disarmed until its window empties (it is then forgotten).
+    fn judge_absence(&mut self, id: u64) -> Option<(usize, CorrelationMatch)> {
+        let tick = self.tick_ms;
+        let group = self
+            .groups
+            .get(&id)
+            .expect("invariant: indexed groups are live");
+        let index = group.key.0;
+        let correlation = &self.correlations[index];
+        let span = correlation.rule.timespan_ms;
+        let Check::OnTick { keep } = correlation.check else {
+            unreachable!("invariant: only absences are due on ticks")
+        };
+        let newest = group.last_ms;
+        let count = group
+            .entries
+            .iter()
+            .filter(|e| e.time > tick.saturating_sub(span))
+            .count();
+        let holds = correlation.rule.condition.holds(count as f64);
+        let found = (group.armed && holds)
+            .then(|| self.build_match(index, &group.key, count as f64, newest, tick));
+        let next = if group.armed && !holds {
+            // Not low after all (cannot happen with a due time computed by `absence_due`).
+            absence_due(group, keep, span)
+        } else if newest.saturating_add(span) <= tick {
+            self.remove_group(id);
+            return found.map(|found| (index, found));
+        } else {
+            newest.saturating_add(span)
+        };
+        let group = self
+            .groups
+            .get_mut(&id)
+            .expect("invariant: indexed groups are live");
+        group.armed = group.armed && !holds;
+        group.expiry_ms = next;
+        self.refile_expiry(id);
+        found.map(|found| (index, found))
+    }
+
+    /// Moves time forward (never back) and prunes the groups whose window has passed; returns
+    /// the correlations checked at close whose condition held.
+    fn pass_time(&mut self, now_ms: i64) -> Vec<CorrelationMatch> {
         self.now_ms = self.now_ms.max(now_ms);
         let mut matches = Vec::new();
         let mut queue = VecDeque::new();
-        while let Some(&(expiry, id)) = self.by_expiry.first() {
-            if expiry >= self.now_ms {
+        while let Some(&(filed, id)) = self.by_expiry.first() {
+            if filed >= self.now_ms {
                 break;
+            }
+            if self.groups[&id].expiry_ms >= self.now_ms {
+                self.refile_expiry(id);
+                continue;
             }
             let group = self
                 .remove_group(id)
                 .expect("invariant: indexed groups are live");
             let index = group.key.0;
             let correlation = &self.correlations[index];
-            if !correlation.at_close {
+            if correlation.check != Check::AtClose {
                 continue;
             }
-            let Some(value) = measure_window(correlation, &group.entries) else {
+            let Some(value) = measure_window(correlation, &group) else {
                 continue;
             };
             if correlation.rule.condition.holds(value) {
-                let found = self.build_match(index, group, value);
+                let (first, last) = entry_span(&group);
+                let found = self.build_match(index, &group.key, value, first, last);
                 self.chain(index, &found, &mut queue);
                 matches.push(found);
             }
@@ -337,10 +510,39 @@ impl CorrelationEngine {
 
     fn remove_group(&mut self, id: u64) -> Option<Group> {
         let group = self.groups.remove(&id)?;
-        self.by_last.remove(&(group.last_ms, id));
-        self.by_expiry.remove(&(group.expiry_ms, id));
+        self.by_last.remove(&(group.filed_last, id));
+        self.by_expiry.remove(&(group.filed_expiry, id));
+        self.by_due.remove(&(group.filed_expiry, id));
         self.group_ids.remove(&group.key);
         Some(group)
+    }
+
+    /// Files a group under its real expiry (in `by_due` for an absence).
+    fn refile_expiry(&mut self, id: u64) {
+        let group = self
+            .groups
+            .get_mut(&id)
+            .expect("invariant: filed groups are live");
+        let (old, new) = (group.filed_expiry, group.expiry_ms);
+        group.filed_expiry = new;
+        let tree = match self.correlations[group.key.0].check {
+            Check::OnTick { .. } => &mut self.by_due,
+            _ => &mut self.by_expiry,
+        };
+        tree.remove(&(old, id));
+        tree.insert((new, id));
+    }
+
+    /// Files a group under its real last time.
+    fn refile_last(&mut self, id: u64) {
+        let group = self
+            .groups
+            .get_mut(&id)
+            .expect("invariant: filed groups are live");
+        let (old, new) = (group.filed_last, group.last_ms);
+        group.filed_last = new;
+        self.by_last.remove(&(old, id));
+        self.by_last.insert((new, id));
     }
 
     fn feed(
@@ -353,8 +555,15 @@ impl CorrelationEngine {
     ) -> Option<CorrelationMatch> {
         let correlation = &self.correlations[index];
         let span = correlation.rule.timespan_ms;
-        if time.saturating_add(span) < self.now_ms {
+        let check = correlation.check;
+        let late = match check {
+            Check::OnTick { keep: 0 } => return None,
+            // Already out of the window of the last tick: it says nothing about the present.
+            Check::OnTick { .. } => time.saturating_add(span) <= self.tick_ms,
             // Too late to share a window with anything still held.
+            _ => time.saturating_add(span) < self.now_ms,
+        };
+        if late {
             return None;
         }
         let values = correlation
@@ -378,70 +587,93 @@ impl CorrelationEngine {
             }
             _ => Measure::None,
         };
-        let at_close = correlation.at_close;
         let key: GroupKey = (index, client.to_owned(), values);
-        let id = match self.group_ids.get(&key) {
-            Some(&id) => id,
-            None => self.create_group(key),
+        let (id, new) = match self.group_ids.get(&key) {
+            Some(&id) => (id, false),
+            None => (self.create_group(key, time), true),
         };
         let seq = self.next_seq;
         self.next_seq += 1;
-        let max_events = self.limits.max_events_per_group.max(1);
+        let max_events = match check {
+            Check::OnTick { keep } => keep,
+            _ => self.limits.max_events_per_group.max(1),
+        };
         let group = self
             .groups
             .get_mut(&id)
             .expect("invariant: group ids point at live groups");
-        let at = group.entries.partition_point(|e| e.time <= time);
-        group.entries.insert(
-            at,
-            Entry {
-                time,
-                seq,
-                position,
-                measure,
-            },
-        );
+        group.insert(Entry {
+            time,
+            seq,
+            position,
+            measure,
+        });
         while group.entries.len() > max_events {
-            group.entries.pop_front();
+            group.pop_oldest();
         }
-        if !at_close {
+        if check == Check::OnEntry {
             let newest = group.entries.back().map_or(time, |e| e.time);
             while group
                 .entries
                 .front()
                 .is_some_and(|e| e.time < newest.saturating_sub(span))
             {
-                group.entries.pop_front();
+                group.pop_oldest();
             }
         }
-        let (old_last, old_expiry) = (group.last_ms, group.expiry_ms);
-        group.last_ms = old_last.max(time);
-        let start = if at_close {
-            group.entries.front().map_or(time, |e| e.time)
-        } else {
-            group.last_ms
+        group.last_ms = group.last_ms.max(time);
+        group.expiry_ms = match check {
+            Check::OnEntry => group.last_ms.saturating_add(span),
+            Check::AtClose => group
+                .entries
+                .front()
+                .map_or(time, |e| e.time)
+                .saturating_add(span),
+            Check::OnTick { keep } => {
+                // The condition stops holding, so a disarmed group re-arms, when `keep`
+                // entries fit in one window.
+                let full = group.entries.len() >= keep
+                    && group.entries.front().map_or(i64::MIN, |e| e.time)
+                        > group.last_ms.saturating_sub(span);
+                group.armed |= full;
+                if group.armed {
+                    absence_due(group, keep, span)
+                } else {
+                    group.last_ms.saturating_add(span)
+                }
+            }
         };
-        group.expiry_ms = start.saturating_add(span);
-        let (new_last, new_expiry) = (group.last_ms, group.expiry_ms);
-        self.by_last.remove(&(old_last, id));
-        self.by_last.insert((new_last, id));
-        self.by_expiry.remove(&(old_expiry, id));
-        self.by_expiry.insert((new_expiry, id));
-        if at_close {
+        // Times that moved later stay filed under the earlier ones until those come up.
+        let earlier = group.expiry_ms < group.filed_expiry;
+        if new {
+            self.refile_last(id);
+        }
+        if new || earlier {
+            self.refile_expiry(id);
+        }
+        if check != Check::OnEntry {
             return None;
         }
         let correlation = &self.correlations[index];
-        let value = measure_window(correlation, &self.groups[&id].entries)?;
+        let value = measure_window(correlation, &self.groups[&id])?;
         if !correlation.rule.condition.holds(value) {
             return None;
         }
         let group = self
             .remove_group(id)
             .expect("invariant: the group just fed is live");
-        Some(self.build_match(index, group, value))
+        let (first, last) = entry_span(&group);
+        Some(self.build_match(index, &group.key, value, first, last))
     }
 
-    fn build_match(&self, index: usize, group: Group, value: f64) -> CorrelationMatch {
+    fn build_match(
+        &self,
+        index: usize,
+        key: &GroupKey,
+        value: f64,
+        first_ms: i64,
+        last_ms: i64,
+    ) -> CorrelationMatch {
         let rule = &self.correlations[index].rule;
         CorrelationMatch {
             correlation_id: rule.id.clone(),
@@ -450,42 +682,122 @@ impl CorrelationEngine {
             level: rule.level,
             author: rule.author.clone(),
             tags: rule.tags.clone(),
-            client: group.key.1,
-            group: rule.group_by.iter().cloned().zip(group.key.2).collect(),
+            client: key.1.clone(),
+            group: rule
+                .group_by
+                .iter()
+                .cloned()
+                .zip(key.2.iter().cloned())
+                .collect(),
             value,
-            first_ms: group.entries.front().map_or(group.last_ms, |e| e.time),
-            last_ms: group.entries.back().map_or(group.last_ms, |e| e.time),
+            first_ms,
+            last_ms,
         }
     }
 
-    fn create_group(&mut self, key: GroupKey) -> u64 {
-        if self.groups.len() >= self.limits.max_groups.max(1)
-            && let Some(&(_, stalest)) = self.by_last.first()
-        {
-            self.remove_group(stalest);
-            self.evicted += 1;
+    /// A new group, known from `time`; its times are set, and it is filed, by `feed` right
+    /// after.
+    fn create_group(&mut self, key: GroupKey, time: i64) -> u64 {
+        if self.groups.len() >= self.limits.max_groups.max(1) {
+            self.evict_stalest();
         }
         let id = self.next_group;
         self.next_group += 1;
-        // A new group has no time yet; `feed` sets it right after.
-        self.by_last.insert((i64::MIN, id));
-        self.by_expiry.insert((i64::MIN, id));
+        let correlation = &self.correlations[key.0];
+        let tally = match correlation.rule.kind {
+            CorrelationKind::ValueCount => Tally::Values(HashMap::new()),
+            CorrelationKind::Temporal => Tally::Rules(vec![0; correlation.rule.rules.len()]),
+            _ => Tally::None,
+        };
         self.group_ids.insert(key.clone(), id);
         self.groups.insert(
             id,
             Group {
                 key,
                 entries: VecDeque::new(),
+                tally,
                 last_ms: i64::MIN,
                 expiry_ms: i64::MIN,
+                known_ms: time,
+                armed: true,
+                filed_last: i64::MIN,
+                filed_expiry: i64::MIN,
             },
         );
         id
     }
+
+    /// Evicts the group whose last entry is the oldest.
+    fn evict_stalest(&mut self) {
+        while let Some(&(filed, id)) = self.by_last.first() {
+            if self.groups[&id].last_ms > filed {
+                self.refile_last(id);
+                continue;
+            }
+            self.remove_group(id);
+            self.evicted += 1;
+            return;
+        }
+    }
+}
+
+/// How a correlation's condition is checked: an `event_count` bounded only from above (`lt`,
+/// `lte`, `eq: 0`) is an absence, other upper bounds on a count wait for the window to close.
+fn check_of(rule: &CorrelationRule, max_events: usize) -> Check {
+    let criteria = &rule.condition.criteria;
+    let upper_only = !criteria.is_empty()
+        && criteria.iter().all(|&(op, bound)| match op {
+            CompareOp::Lt | CompareOp::Lte => true,
+            CompareOp::Eq => bound == 0.0,
+            _ => false,
+        });
+    let counts = matches!(
+        rule.kind,
+        CorrelationKind::EventCount
+            | CorrelationKind::ValueCount
+            | CorrelationKind::Temporal
+            | CorrelationKind::TemporalOrdered
+    );
+    if rule.kind == CorrelationKind::EventCount && upper_only {
+        // The condition holds from 0 up to a count; past `max_events` no more entries are
+        // kept, so a higher bound counts as `max_events`.
+        let keep = (0..max_events)
+            .find(|&n| !rule.condition.holds(n as f64))
+            .unwrap_or(max_events);
+        Check::OnTick { keep }
+    } else if counts
+        && criteria
+            .iter()
+            .any(|(op, _)| !matches!(op, CompareOp::Gt | CompareOp::Gte))
+    {
+        Check::AtClose
+    } else {
+        Check::OnEntry
+    }
+}
+
+/// When an armed absence group's condition comes to hold if nothing more arrives: once the
+/// group has been known for a full timespan, and once its `keep`-th newest entry (the oldest
+/// kept) has left the window `(now - timespan, now]`.
+fn absence_due(group: &Group, keep: usize, span: i64) -> i64 {
+    let known = group.known_ms.saturating_add(span);
+    match group.entries.front() {
+        Some(oldest) if group.entries.len() >= keep => known.max(oldest.time.saturating_add(span)),
+        _ => known,
+    }
+}
+
+/// The times of a group's first and last entries.
+fn entry_span(group: &Group) -> (i64, i64) {
+    (
+        group.entries.front().map_or(group.last_ms, |e| e.time),
+        group.entries.back().map_or(group.last_ms, |e| e.time),
+    )
 }
 
 /// The count, sum, mean or percentile of a window, as the correlation's type defines it.
-fn measure_window(correlation: &Compiled, entries: &VecDeque<Entry>) -> Option<f64> {
+fn measure_window(correlation: &Compiled, group: &Group) -> Option<f64> {
+    let entries = &group.entries;
     let numbers = || {
         entries.iter().filter_map(|e| match e.measure {
             Measure::Number(n) => Some(n),
@@ -494,19 +806,14 @@ fn measure_window(correlation: &Compiled, entries: &VecDeque<Entry>) -> Option<f
     };
     Some(match correlation.rule.kind {
         CorrelationKind::EventCount => entries.len() as f64,
-        CorrelationKind::ValueCount => entries
-            .iter()
-            .filter_map(|e| match &e.measure {
-                Measure::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect::<HashSet<_>>()
-            .len() as f64,
-        CorrelationKind::Temporal => entries
-            .iter()
-            .map(|e| e.position)
-            .collect::<HashSet<_>>()
-            .len() as f64,
+        CorrelationKind::ValueCount => match &group.tally {
+            Tally::Values(values) => values.len() as f64,
+            _ => 0.0,
+        },
+        CorrelationKind::Temporal => match &group.tally {
+            Tally::Rules(rules) => rules.iter().filter(|&&count| count > 0).count() as f64,
+            _ => 0.0,
+        },
         CorrelationKind::TemporalOrdered => longest_ordered_prefix(entries) as f64,
         CorrelationKind::ValueSum => numbers().sum(),
         CorrelationKind::ValueAvg => {

@@ -120,9 +120,10 @@ fn fires_once_per_window_then_needs_fresh_events() {
 
 #[test]
 fn an_upper_bound_is_checked_when_the_window_closes() {
+    // A range (not an absence, which is bounded from above only: see below).
     let mut engine = engine(&file(
         &["heartbeat"],
-        "type: event_count\nrules: [heartbeat]\ngroup-by: [agent]\ntimespan: 5m\ncondition:\n    lt: 3",
+        "type: event_count\nrules: [heartbeat]\ngroup-by: [agent]\ntimespan: 5m\ncondition:\n    gte: 1\n    lt: 3",
     ));
     let agent = |a: &str| json!({"agent": a});
     // `quiet` sends two heartbeats in its window, `healthy` three: only `quiet` fires, when
@@ -393,6 +394,50 @@ fn groups_are_pruned_once_their_window_has_passed() {
 }
 
 #[test]
+fn a_group_fed_again_lives_until_the_window_of_its_last_entry_has_passed() {
+    let mut engine = engine(&file(&["login"], COUNT_3_IN_5M));
+    let e = json!({"host": "a"});
+    engine.observe("acme", "login", &e, 0);
+    engine.observe("acme", "login", &e, 4 * MINUTE);
+    // Past the first entry's window, not the second's: the group and its entry at 4 stay.
+    engine.advance(5 * MINUTE + 1);
+    assert_eq!(engine.live_groups(), 1);
+    let fired = run(
+        &mut engine,
+        &[
+            ("acme", "login", e.clone(), 6 * MINUTE),
+            ("acme", "login", e.clone(), 7 * MINUTE),
+        ],
+    );
+    assert_eq!(fired, vec![(1, 3.0)]);
+    engine.observe("acme", "login", &e, 8 * MINUTE);
+    engine.advance(13 * MINUTE + 1);
+    assert_eq!(engine.live_groups(), 0);
+}
+
+#[test]
+fn value_count_forgets_the_values_that_left_the_window() {
+    let mut engine = engine(&file(
+        &["mail_sent"],
+        "type: value_count\nrules: [mail_sent]\ngroup-by: [sender]\ntimespan: 5m\ncondition:\n    field: recipient\n    gte: 3",
+    ));
+    let mail = |to: &str| json!({"sender": "s@acme.test", "recipient": to});
+    let fired = run(
+        &mut engine,
+        &[
+            ("acme", "mail_sent", mail("r1"), 0),
+            ("acme", "mail_sent", mail("r2"), MINUTE),
+            ("acme", "mail_sent", mail("r2"), MINUTE),
+            // r1 and both r2 have left the window: one value.
+            ("acme", "mail_sent", mail("r3"), 6 * MINUTE + 1),
+            ("acme", "mail_sent", mail("r1"), 6 * MINUTE + 2),
+            ("acme", "mail_sent", mail("r2"), 6 * MINUTE + 3),
+        ],
+    );
+    assert_eq!(fired, vec![(5, 3.0)]);
+}
+
+#[test]
 fn chained_correlations_are_fed_by_correlation_matches() {
     let text = format!(
         "{}---\ntitle: burst\nname: burst\ncorrelation:\n    type: event_count\n    rules: [login]\n    group-by: [host]\n    timespan: 1m\n    condition:\n        gte: 2\n---\ntitle: repeated bursts\nid: repeated-id\ncorrelation:\n    type: event_count\n    rules: [burst]\n    group-by: [host]\n    timespan: 1h\n    condition:\n        gte: 2\n",
@@ -614,4 +659,255 @@ fn rejects_unknown_references_bad_timespans_and_bad_chains() {
             "correlation: references correlation `c1`, which was rejected",
         ]
     );
+}
+
+// --- absence: an event_count bounded from above, judged on ticks ---------------------------
+
+/// A sensor gone silent: no heartbeat of a host for 15 minutes.
+const SILENT_15M: &str =
+    "type: event_count\nrules: [heartbeat]\ngroup-by: [host]\ntimespan: 15m\ncondition:\n    lt: 1";
+
+fn heartbeat(host: &str) -> Value {
+    json!({"host": host})
+}
+
+/// A step of a stream: a heartbeat of `(client, host)` at a time, or a tick of the clock.
+enum Step<'a> {
+    Beat(&'a str, &'a str, i64),
+    Tick(i64),
+}
+
+/// Runs the steps; returns `(tick time, client, host)` per match, sorted within a tick.
+fn silences(engine: &mut CorrelationEngine, steps: &[Step]) -> Vec<(i64, String, String)> {
+    let mut fired = Vec::new();
+    for step in steps {
+        match *step {
+            Step::Beat(client, host, time) => {
+                let matches = engine.observe(client, "heartbeat", &heartbeat(host), time);
+                assert_eq!(
+                    matches,
+                    vec![],
+                    "an absence never fires on an arriving event"
+                );
+            }
+            Step::Tick(now) => {
+                let mut at_tick: Vec<_> = engine
+                    .advance(now)
+                    .into_iter()
+                    .map(|m| (now, m.client, m.group[0].1.clone()))
+                    .collect();
+                at_tick.sort();
+                fired.extend(at_tick);
+            }
+        }
+    }
+    fired
+}
+
+fn silent(client: &str, host: &str, at: i64) -> (i64, String, String) {
+    (at, client.to_owned(), host.to_owned())
+}
+
+#[test]
+fn absence_fires_once_a_full_timespan_has_passed_since_the_last_event() {
+    for condition in ["lt: 1", "lte: 0", "eq: 0"] {
+        let section = SILENT_15M.replace("lt: 1", condition);
+        let mut engine = engine(&file(&["heartbeat"], &section));
+        assert!(
+            engine
+                .observe("acme", "heartbeat", &heartbeat("fw1"), 0)
+                .is_empty()
+        );
+        assert!(
+            engine
+                .observe("acme", "heartbeat", &heartbeat("fw1"), 5 * MINUTE)
+                .is_empty()
+        );
+        assert_eq!(engine.advance(5 * MINUTE), vec![], "{condition}");
+        assert_eq!(engine.advance(20 * MINUTE - 1), vec![], "{condition}");
+        assert_eq!(
+            engine.advance(20 * MINUTE),
+            vec![CorrelationMatch {
+                correlation_id: Some("corr-id".to_owned()),
+                correlation_name: Some("corr".to_owned()),
+                title: "the correlation".to_owned(),
+                level: Some(SigmaLevel::High),
+                author: Some("soc".to_owned()),
+                tags: vec!["attack.t1110".to_owned()],
+                client: "acme".to_owned(),
+                group: vec![("host".to_owned(), "fw1".to_owned())],
+                value: 0.0,
+                // Last heard at 5 minutes, found silent at 20.
+                first_ms: 5 * MINUTE,
+                last_ms: 20 * MINUTE,
+            }],
+            "{condition}"
+        );
+    }
+}
+
+#[test]
+fn absence_fires_once_then_rearms_when_the_sensor_comes_back() {
+    let mut engine = engine(&file(&["heartbeat"], SILENT_15M));
+    let hour = 60 * MINUTE;
+    let fired = silences(
+        &mut engine,
+        &[
+            Step::Beat("acme", "fw1", 0),
+            Step::Tick(15 * MINUTE),
+            // Still silent: no alert on every tick.
+            Step::Tick(16 * MINUTE),
+            Step::Tick(2 * hour),
+            // Back, then silent again: a new alert, a full timespan after its last event.
+            Step::Beat("acme", "fw1", 2 * hour + MINUTE),
+            Step::Tick(2 * hour + 15 * MINUTE),
+            Step::Tick(2 * hour + 16 * MINUTE),
+            Step::Tick(3 * hour),
+        ],
+    );
+    assert_eq!(
+        fired,
+        vec![
+            silent("acme", "fw1", 15 * MINUTE),
+            silent("acme", "fw1", 2 * hour + 16 * MINUTE),
+        ]
+    );
+    // A silent sensor holds no state once its alert is out.
+    assert_eq!(engine.live_groups(), 0);
+}
+
+#[test]
+fn absence_is_judged_on_ticks_never_when_an_event_arrives() {
+    let mut engine = engine(&file(&["heartbeat"], SILENT_15M));
+    // fw1 has been silent for 30 minutes when fw2's event arrives: `silences` asserts that the
+    // event fires nothing; the tick does.
+    let fired = silences(
+        &mut engine,
+        &[
+            Step::Beat("acme", "fw1", 0),
+            Step::Beat("acme", "fw2", 30 * MINUTE),
+            Step::Tick(30 * MINUTE),
+        ],
+    );
+    assert_eq!(fired, vec![silent("acme", "fw1", 30 * MINUTE)]);
+}
+
+#[test]
+fn absence_keeps_clients_and_hosts_apart() {
+    let mut engine = engine(&file(&["heartbeat"], SILENT_15M));
+    let fired = silences(
+        &mut engine,
+        &[
+            Step::Beat("acme", "fw1", 0),
+            Step::Beat("globex", "fw1", 0),
+            Step::Beat("acme", "fw2", 0),
+            // Only acme's fw1 keeps talking: globex's host of the same name and acme's other
+            // host go silent.
+            Step::Beat("acme", "fw1", 10 * MINUTE),
+            Step::Tick(15 * MINUTE),
+            Step::Tick(24 * MINUTE),
+            Step::Tick(25 * MINUTE),
+        ],
+    );
+    assert_eq!(
+        fired,
+        vec![
+            silent("acme", "fw2", 15 * MINUTE),
+            silent("globex", "fw1", 15 * MINUTE),
+            silent("acme", "fw1", 25 * MINUTE),
+        ]
+    );
+}
+
+#[test]
+fn absence_under_a_count_fires_once_per_drop() {
+    // `lt: 5`: fewer than five heartbeats in the last 10 minutes, checked on ticks.
+    let mut engine = engine(&file(
+        &["heartbeat"],
+        &SILENT_15M.replace("15m", "10m").replace("lt: 1", "lt: 5"),
+    ));
+    let mut steps = Vec::new();
+    for minute in 0..=100 {
+        // One a minute until 20, one every five minutes until 60 (two per window: low), one a
+        // minute again from 61 to 70, then nothing.
+        let beats =
+            minute <= 20 || (minute <= 60 && minute % 5 == 0) || (61..=70).contains(&minute);
+        if beats {
+            steps.push(Step::Beat("acme", "fw1", minute * MINUTE));
+        }
+        steps.push(Step::Tick(minute * MINUTE));
+    }
+    // The window (17, 27] holds 18, 19, 20 and 25: four. Low until 63, when five heartbeats fit
+    // in a window again (55, 60, 61, 62, 63); the last five (66 to 70) leave it from 76.
+    assert_eq!(
+        silences(&mut engine, &steps),
+        vec![
+            silent("acme", "fw1", 27 * MINUTE),
+            silent("acme", "fw1", 76 * MINUTE),
+        ]
+    );
+}
+
+#[test]
+fn absence_does_not_judge_a_new_group_before_a_full_timespan() {
+    let mut engine = engine(&file(&["heartbeat"], &SILENT_15M.replace("lt: 1", "lt: 5")));
+    // One heartbeat is fewer than five, but the sensor has only just become known.
+    let fired = silences(
+        &mut engine,
+        &[
+            Step::Beat("acme", "fw1", 0),
+            Step::Tick(MINUTE),
+            Step::Tick(15 * MINUTE - 1),
+            Step::Tick(15 * MINUTE),
+        ],
+    );
+    assert_eq!(fired, vec![silent("acme", "fw1", 15 * MINUTE)]);
+}
+
+#[test]
+fn absence_goes_by_the_tick_clock_not_by_an_event_stamped_in_the_future() {
+    let mut engine = engine(&file(&["heartbeat"], SILENT_15M));
+    let day = 24 * 60 * MINUTE;
+    let fired = silences(
+        &mut engine,
+        &[
+            Step::Beat("acme", "fw1", 0),
+            // A host whose clock is a day ahead: fw1 is not silent for it, and fw1's next
+            // heartbeat still counts.
+            Step::Beat("acme", "badclock", day),
+            Step::Tick(10 * MINUTE),
+            Step::Beat("acme", "fw1", 10 * MINUTE),
+            Step::Tick(24 * MINUTE),
+            Step::Tick(25 * MINUTE),
+        ],
+    );
+    assert_eq!(fired, vec![silent("acme", "fw1", 25 * MINUTE)]);
+}
+
+#[test]
+fn absence_groups_count_against_the_cap_and_an_evicted_one_never_fires() {
+    let limits = CorrelationLimits {
+        max_groups: 2,
+        ..CorrelationLimits::default()
+    };
+    let mut engine = engine_with(&file(&["heartbeat"], SILENT_15M), limits);
+    let fired = silences(
+        &mut engine,
+        &[
+            Step::Beat("acme", "fw1", 0),
+            Step::Beat("acme", "fw2", 1),
+            Step::Beat("acme", "fw3", 2),
+            Step::Tick(60 * MINUTE),
+        ],
+    );
+    assert_eq!(engine.evicted(), 1);
+    // fw1, the stalest, was forgotten.
+    assert_eq!(
+        fired,
+        vec![
+            silent("acme", "fw2", 60 * MINUTE),
+            silent("acme", "fw3", 60 * MINUTE),
+        ]
+    );
+    assert_eq!(engine.live_groups(), 0);
 }
