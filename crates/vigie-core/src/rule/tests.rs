@@ -1096,6 +1096,11 @@ fn indexed_engine_agrees_with_full_evaluation_on_the_sigmahq_corpus() {
     events.push(
         json!({"message": "Accepted password for root from 10.0.0.1", "fields": {"user": "root"}}),
     );
+    // Where a name is found twice, or only without its spaces, as an attribute, under
+    // `UserData` or by a dotted path: the index must place it where the full evaluation does.
+    events.push(json!({"Image": "C:\\Windows\\notepad.exe", "Event": {"EventData": {"Image": "C:\\Temp\\mimikatz.exe", "CommandLine": "sekurlsa::logonpasswords"}}}));
+    events.push(json!({"Event": {"System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}}, "Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1}, "UserData": {"X": {"CommandLine": "vssadmin delete shadows /all"}}, "EventData": {"Parent Image": "C:\\Windows\\System32\\wmiprvse.exe", "Image": {"#text": "C:\\Windows\\System32\\cmd.exe"}}}}));
+    events.push(json!({"process": {"command_line": "rclone copy C:\\data remote:", "executable": "rclone.exe"}, "process.command_line": "whoami /all"}));
     let naive = |event: &Value| -> Vec<u32> {
         let logsource = EventLogSource::of(event);
         (0u32..)

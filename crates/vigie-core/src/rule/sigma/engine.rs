@@ -1,40 +1,30 @@
-//! The compiled engine: a rule list with its literal index and its logsource routing, tested
+//! The compiled engine: a rule list with its literal indexes and its logsource routing, tested
 //! against JSON documents.
 //!
-//! Per event: its logsource is derived once, and which rule logsources admit it is looked up
-//! in a per-thread memo (events come in few logsource shapes); the literal index names the
-//! candidate rules; each candidate whose logsource admits the event is evaluated on one
-//! shared view of the event (each field resolved and lowered once). Results are those of
-//! evaluating every admitted rule in full, in rule order — only cheaper.
+//! Per event: its logsource is derived once; the *route* of that logsource — which rule
+//! logsources admit it, and a literal index over the admitted rules only — is looked up in a
+//! per-thread memo, or built once for the engine (events come in few logsource shapes, so a
+//! Sysmon process creation never scans the literals of Linux or proxy rules); the route's
+//! index names the candidate rules; each candidate is evaluated on one shared view of the
+//! event (each field resolved and lowered once). Results are those of evaluating every
+//! admitted rule in full, in rule order — only cheaper.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
-use super::eval::{CompiledRule, EventView};
-use super::index::{IndexScratch, RuleIndex};
+use super::eval::{CompiledRule, EventView, Fnv};
+use super::index::{FieldTable, IndexScratch, RuleIndex, all_clauses, clause_stats};
 use super::parse::LogSource;
 use crate::rule::logsource::{EventLogSource, LogsourceMap};
 
 static ENGINES: AtomicU64 = AtomicU64::new(1);
 
-/// Compiled Sigma rules, indexed.
-pub struct SigmaEngine {
-    id: u64,
-    /// How events are given their logsource (the built-in map unless the operator gave one).
-    map: Arc<LogsourceMap>,
-    rules: Vec<CompiledRule>,
-    index: RuleIndex,
-    /// The distinct logsources of the rules, and each rule's.
-    logsources: Vec<LogSource>,
-    logsource_of: Vec<u32>,
-}
-
-/// What the memo of admitted logsources is keyed by.
+/// What routes are keyed by: the derived logsource's four parts.
 type LogsourceKey = (
     Option<String>,
     Option<String>,
@@ -42,19 +32,44 @@ type LogsourceKey = (
     Option<String>,
 );
 
-/// For one event logsource: per rule logsource whether it admits the event, and the admitted
-/// rules the index cannot rule out.
-struct Admitted {
-    mask: Vec<bool>,
-    always: Vec<u32>,
+/// Routes kept per engine; events that state arbitrary logsources could otherwise make the
+/// cache grow without bound (past it, routes are built per thread and not shared).
+const MAX_ROUTES: usize = 256;
+
+/// Compiled Sigma rules, indexed.
+pub struct SigmaEngine {
+    id: u64,
+    /// How events are given their logsource (the built-in map unless the operator gave one).
+    map: Arc<LogsourceMap>,
+    rules: Vec<CompiledRule>,
+    table: FieldTable,
+    /// Per rule, its witness clauses (see `index`).
+    clauses: Vec<Vec<Vec<(String, String)>>>,
+    /// The distinct logsources of the rules, and each rule's.
+    logsources: Vec<LogSource>,
+    logsource_of: Vec<u32>,
+    routes: RwLock<HashMap<LogsourceKey, Arc<Route>>>,
+}
+
+/// For one event logsource: the index of the rules whose logsource admits it.
+struct Route {
+    index: RuleIndex,
 }
 
 #[derive(Default)]
 struct Scratch {
     engine: u64,
     index: IndexScratch,
-    admitted: HashMap<LogsourceKey, Rc<Admitted>>,
+    /// Routes met by this thread, by the hash of their key.
+    routes: HashMap<u64, Vec<(LogsourceKey, Arc<Route>)>>,
     candidates: Vec<u32>,
+}
+
+fn same(key: &LogsourceKey, parts: &[Option<&str>; 4]) -> bool {
+    key.0.as_deref() == parts[0]
+        && key.1.as_deref() == parts[1]
+        && key.2.as_deref() == parts[2]
+        && key.3.as_deref() == parts[3]
 }
 
 thread_local! {
@@ -87,7 +102,8 @@ impl SigmaEngine {
     /// An engine routing events with `map` (the operator's entries merged with the built-in
     /// ones, see `LogsourceMap::with_overrides`).
     pub fn with_logsource_map(mut rules: Vec<CompiledRule>, map: Arc<LogsourceMap>) -> SigmaEngine {
-        let index = RuleIndex::build(&mut rules);
+        let table = FieldTable::number(&mut rules);
+        let clauses = all_clauses(&rules);
         let mut logsources: Vec<LogSource> = Vec::new();
         let mut logsource_of = Vec::with_capacity(rules.len());
         for rule in &rules {
@@ -105,9 +121,11 @@ impl SigmaEngine {
             id: ENGINES.fetch_add(1, Ordering::Relaxed),
             map,
             rules,
-            index,
+            table,
+            clauses,
             logsources,
             logsource_of,
+            routes: RwLock::new(HashMap::new()),
         }
     }
 
@@ -116,7 +134,7 @@ impl SigmaEngine {
     }
 
     pub fn stats(&self) -> EngineStats {
-        let (indexed, literals) = self.index.stats();
+        let (indexed, literals) = clause_stats(&self.clauses);
         EngineStats {
             rules: self.rules.len(),
             indexed,
@@ -135,21 +153,19 @@ impl SigmaEngine {
         SCRATCH.with_borrow_mut(|scratch| {
             if scratch.engine != self.id {
                 scratch.engine = self.id;
-                scratch.admitted.clear();
+                scratch.routes.clear();
             }
-            let admitted = self.admitted(&logsource, scratch);
-            let states = self
-                .index
-                .walk(document, self.rules.len(), &mut scratch.index);
-            let view = EventView::indexed(document, self.index.names(), states);
+            let route = self.route(&logsource, scratch);
+            scratch.index.next_generation(self.rules.len());
+            let states = self.table.walk(document, &mut scratch.index);
+            let view = EventView::indexed(document, self.table.names(), states);
             let mut candidates = std::mem::take(&mut scratch.candidates);
             candidates.clear();
-            self.index
-                .candidates(&view, &mut scratch.index, &mut candidates);
-            for &rule in candidates.iter().chain(&admitted.always) {
-                let i = rule as usize;
-                if admitted.mask[self.logsource_of[i] as usize] && self.rules[i].matches_view(&view)
-                {
+            route
+                .index
+                .candidates(&self.table, &view, &mut scratch.index, &mut candidates);
+            for &rule in candidates.iter().chain(route.index.always()) {
+                if self.rules[rule as usize].matches_view(&view) {
                     out.push(rule);
                 }
             }
@@ -159,34 +175,65 @@ impl SigmaEngine {
         out
     }
 
-    fn admitted(&self, logsource: &EventLogSource<'_>, scratch: &mut Scratch) -> Rc<Admitted> {
+    fn route(&self, logsource: &EventLogSource<'_>, scratch: &mut Scratch) -> Arc<Route> {
+        let parts = [
+            logsource.product.as_deref(),
+            logsource.category.as_deref(),
+            logsource.service.as_deref(),
+            logsource.channel.as_deref(),
+        ];
+        let hash = {
+            let mut hasher = Fnv::default();
+            parts.hash(&mut hasher);
+            hasher.finish()
+        };
+        if let Some((_, known)) = scratch
+            .routes
+            .get(&hash)
+            .and_then(|found| found.iter().find(|(key, _)| same(key, &parts)))
+        {
+            return Arc::clone(known);
+        }
         let key: LogsourceKey = (
             logsource.product.clone(),
             logsource.category.clone(),
             logsource.service.clone(),
             logsource.channel.clone(),
         );
-        if let Some(known) = scratch.admitted.get(&key) {
-            return Rc::clone(known);
+        let shared = self
+            .routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        let route = shared.unwrap_or_else(|| {
+            let mask: Vec<bool> = self
+                .logsources
+                .iter()
+                .map(|wanted| logsource.admits(wanted))
+                .collect();
+            let index = RuleIndex::build(&self.table, &self.clauses, |rule| {
+                mask[self.logsource_of[rule as usize] as usize]
+            });
+            let route = Arc::new(Route { index });
+            let mut routes = self
+                .routes
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if routes.len() < MAX_ROUTES {
+                Arc::clone(routes.entry(key.clone()).or_insert(route))
+            } else {
+                route
+            }
+        });
+        if scratch.routes.len() >= MAX_ROUTES {
+            scratch.routes.clear();
         }
-        let mask: Vec<bool> = self
-            .logsources
-            .iter()
-            .map(|wanted| logsource.admits(wanted))
-            .collect();
-        let always = self
-            .index
-            .always()
-            .iter()
-            .copied()
-            .filter(|&rule| mask[self.logsource_of[rule as usize] as usize])
-            .collect();
-        let admitted = Rc::new(Admitted { mask, always });
-        // Events that state their own logsource could make this grow without bound.
-        if scratch.admitted.len() > 4096 {
-            scratch.admitted.clear();
-        }
-        scratch.admitted.insert(key, Rc::clone(&admitted));
-        admitted
+        scratch
+            .routes
+            .entry(hash)
+            .or_default()
+            .push((key, Arc::clone(&route)));
+        route
     }
 }

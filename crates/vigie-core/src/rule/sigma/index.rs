@@ -208,14 +208,17 @@ struct Scanner {
     witness_of_pattern: Vec<u32>,
 }
 
-/// The index over a rule list (rule numbers are positions in that list).
-pub(crate) struct RuleIndex {
-    /// Every field name the rules test, numbered (`FieldMatcher::slot`).
+/// Every field name the rules test, numbered (`FieldMatcher::slot`), with what the walk over
+/// an event needs to find them.
+pub(crate) struct FieldTable {
     names: Vec<String>,
-    /// Per field number, whether the walk may place its value itself (a name without dots).
-    plain: Vec<bool>,
-    /// Event keys under which a field may be found → field numbers.
-    by_key: HashMap<String, Vec<u32>, FnvBuild>,
+    /// Event keys under which a field may be found → field numbers, each with whether the key
+    /// is the field's whole (plain) name, so that the walk may place its value.
+    by_key: HashMap<String, Vec<(u32, bool)>, FnvBuild>,
+}
+
+/// The index over some rules of a list (rule numbers are positions in the whole list).
+pub(crate) struct RuleIndex {
     /// Per field number, its scanner.
     scanner_of: Vec<Option<u32>>,
     /// The scanner of keyword literals, run over every scalar of the event.
@@ -225,50 +228,43 @@ pub(crate) struct RuleIndex {
     witness_rules: Vec<Vec<(u32, u8)>>,
     /// Per rule, the mask of its clauses all set (0 for rules without a witness).
     full: Vec<u8>,
-    /// Rules without a witness: always candidates.
+    /// Indexed rules without a witness: always candidates.
     always: Vec<u32>,
 }
 
 /// Per-thread working memory of the index, reused from event to event (stamped with a
-/// generation number instead of cleared).
+/// generation number instead of cleared; the stamps grow to the largest index met, so that
+/// indexes of several routes share them).
 #[derive(Default)]
 pub(crate) struct IndexScratch {
     generation: u32,
     witness_stamp: Vec<u32>,
     /// Per rule: the generation its clause mask belongs to, and the mask.
     rule_clauses: Vec<(u32, u8)>,
-    /// Fields with a scanner that the event may carry.
+    /// Fields the event may carry.
     present: Vec<u32>,
 }
 
 impl IndexScratch {
-    fn next_generation(&mut self, index: &RuleIndex, rules: usize) {
-        if self.witness_stamp.len() != index.witness_rules.len()
-            || self.rule_clauses.len() != rules
-            || self.generation == u32::MAX
-        {
-            self.witness_stamp = vec![0; index.witness_rules.len()];
-            self.rule_clauses = vec![(0, 0); rules];
+    /// Starts a new event.
+    pub(crate) fn next_generation(&mut self, rules: usize) {
+        if self.generation == u32::MAX {
+            self.witness_stamp.fill(0);
+            self.rule_clauses.fill((0, 0));
             self.generation = 0;
+        }
+        if self.rule_clauses.len() < rules {
+            self.rule_clauses.resize(rules, (0, 0));
         }
         self.generation += 1;
         self.present.clear();
     }
-}
 
-/// The keys under which `DefaultFieldSource` may find a field: the name itself, the last part
-/// of a dotted name, the attribute of a Windows `Element_Attribute` name.
-fn keys_of(name: &str) -> Vec<String> {
-    let mut keys = vec![name.to_owned()];
-    if let Some((_, last)) = name.rsplit_once('.') {
-        keys.push(last.to_owned());
+    fn fit(&mut self, index: &RuleIndex) {
+        if self.witness_stamp.len() < index.witness_rules.len() {
+            self.witness_stamp.resize(index.witness_rules.len(), 0);
+        }
     }
-    if let Some((_, attribute)) = name.split_once('_') {
-        keys.push(attribute.to_owned());
-    }
-    keys.sort();
-    keys.dedup();
-    keys
 }
 
 /// A literal of a field and the (rule, clause) pairs it satisfies.
@@ -306,9 +302,24 @@ fn visit_fields(rule: &mut CompiledRule, mut visit: impl FnMut(&mut FieldMatcher
     }
 }
 
-impl RuleIndex {
-    /// Numbers the fields of `rules` (setting each `FieldMatcher::slot`) and indexes them.
-    pub(crate) fn build(rules: &mut [CompiledRule]) -> RuleIndex {
+/// The keys under which `DefaultFieldSource` may find a field: the name itself, the last part
+/// of a dotted name, the attribute of a Windows `Element_Attribute` name.
+fn keys_of(name: &str) -> Vec<String> {
+    let mut keys = vec![name.to_owned()];
+    if let Some((_, last)) = name.rsplit_once('.') {
+        keys.push(last.to_owned());
+    }
+    if let Some((_, attribute)) = name.split_once('_') {
+        keys.push(attribute.to_owned());
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+impl FieldTable {
+    /// Numbers the fields of `rules`, setting each `FieldMatcher::slot`.
+    pub(crate) fn number(rules: &mut [CompiledRule]) -> FieldTable {
         let mut names: Vec<String> = Vec::new();
         let mut number: HashMap<String, u32> = HashMap::new();
         for rule in rules.iter_mut() {
@@ -321,111 +332,36 @@ impl RuleIndex {
                 }
             });
         }
-        let mut by_key: HashMap<String, Vec<u32>, FnvBuild> = HashMap::default();
+        let mut by_key: HashMap<String, Vec<(u32, bool)>, FnvBuild> = HashMap::default();
         for (id, name) in (0u32..).zip(&names) {
             for key in keys_of(name) {
-                by_key.entry(key).or_default().push(id);
+                let direct = !name.contains('.') && key == *name;
+                by_key.entry(key).or_default().push((id, direct));
             }
         }
-        let plain = names.iter().map(|n| !n.contains('.')).collect();
-
-        let mut always = Vec::new();
-        let mut full = vec![0u8; rules.len()];
-        // field → literal → (rule, clause), in first-seen order for stable numbering
-        let mut fields: Vec<(u32, Vec<FieldLiteral>)> = Vec::new();
-        let mut field_position: HashMap<u32, usize> = HashMap::new();
-        let mut literal_number: HashMap<(usize, String), usize> = HashMap::new();
-        for (rule_number, rule) in (0u32..).zip(rules.iter()) {
-            let clauses = rule_clauses(rule);
-            if clauses.is_empty() {
-                always.push(rule_number);
-                continue;
-            }
-            full[rule_number as usize] = ((1u16 << clauses.len()) - 1) as u8;
-            for (clause, witness) in (0u8..).zip(clauses) {
-                for (field, literal) in witness {
-                    let id = if field == KEYWORDS {
-                        KEYWORD_FIELD
-                    } else {
-                        number[&field]
-                    };
-                    let f = *field_position.entry(id).or_insert_with(|| {
-                        fields.push((id, Vec::new()));
-                        fields.len() - 1
-                    });
-                    let literals = &mut fields[f].1;
-                    let l = *literal_number
-                        .entry((f, literal.clone()))
-                        .or_insert_with(|| {
-                            literals.push((literal, Vec::new()));
-                            literals.len() - 1
-                        });
-                    let owners = &mut literals[l].1;
-                    if !owners.contains(&(rule_number, clause)) {
-                        owners.push((rule_number, clause));
-                    }
-                }
-            }
-        }
-        let mut scanner_of = vec![None; names.len()];
-        let mut keyword_scanner = None;
-        let mut scanners = Vec::with_capacity(fields.len());
-        let mut witness_rules = Vec::new();
-        for (scanner_number, (field, literals)) in (0u32..).zip(fields) {
-            let automaton = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(literals.iter().map(|(l, _)| l.as_bytes()))
-                .expect("invariant: literal automata are small enough to build");
-            let mut witness_of_pattern = Vec::with_capacity(literals.len());
-            for (_, owners) in literals {
-                witness_of_pattern.push(witness_rules.len() as u32);
-                witness_rules.push(owners);
-            }
-            if field == KEYWORD_FIELD {
-                keyword_scanner = Some(scanner_number);
-            } else {
-                scanner_of[field as usize] = Some(scanner_number);
-            }
-            scanners.push(Scanner {
-                field,
-                automaton,
-                witness_of_pattern,
-            });
-        }
-        RuleIndex {
-            names,
-            plain,
-            by_key,
-            scanner_of,
-            keyword_scanner,
-            scanners,
-            witness_rules,
-            full,
-            always,
-        }
+        FieldTable { names, by_key }
     }
 
-    /// The numbered field names.
     pub(crate) fn names(&self) -> &[String] {
         &self.names
     }
 
-    /// Rules that need no literal to match.
-    pub(crate) fn always(&self) -> &[u32] {
-        &self.always
+    fn number_of(&self, name: &str) -> Option<u32> {
+        self.by_key
+            .get(name)?
+            .iter()
+            .map(|(id, _)| *id)
+            .find(|&id| self.names[id as usize] == name)
     }
 
-    /// One walk over the event's keys: which fields it may carry, and where the walk can tell,
-    /// their values. Also starts a new generation of `scratch` and lists in it the present
-    /// fields that have a scanner.
+    /// One walk over the event's keys: which fields it may carry (listed in
+    /// `scratch.present`), and where the walk can tell, their values. `next_generation` must
+    /// have started the event.
     pub(crate) fn walk<'e>(
         &self,
         event: &'e Value,
-        rules: usize,
         scratch: &mut IndexScratch,
     ) -> Vec<SlotState<'e>> {
-        scratch.next_generation(self, rules);
         let mut states = vec![SlotState::Absent; self.names.len()];
         let mut path: Vec<&str> = Vec::with_capacity(MAX_DEPTH);
         self.walk_object(event, &mut path, &mut states, scratch);
@@ -469,15 +405,13 @@ impl RuleIndex {
         let Some(ids) = self.by_key.get(key) else {
             return;
         };
-        for &id in ids {
+        for &(id, plain) in ids {
             let i = id as usize;
-            let direct = placed.filter(|_| self.plain[i] && self.names[i] == key);
+            let direct = placed.filter(|_| plain);
             match (&mut states[i], direct) {
                 (state @ SlotState::Absent, _) => {
                     *state = SlotState::Present(direct.map(|(v, r)| (r, v)));
-                    if self.scanner_of[i].is_some() {
-                        scratch.present.push(id);
-                    }
+                    scratch.present.push(id);
                 }
                 (SlotState::Present(current), Some((value, rank)))
                     if current.is_none_or(|(known, _)| rank < known) =>
@@ -488,22 +422,120 @@ impl RuleIndex {
             }
         }
     }
+}
 
-    /// Adds to `out` the rules (other than `always`) one of whose literals the event carries,
-    /// each once. `walk` must have run on the same event and scratch.
+/// The witness clauses of every rule of a list, computed once.
+pub(crate) fn all_clauses(rules: &[CompiledRule]) -> Vec<Vec<Witness>> {
+    rules.iter().map(rule_clauses).collect()
+}
+
+impl RuleIndex {
+    /// Indexes the rules of the list that `wanted` selects, from their clauses.
+    pub(crate) fn build(
+        table: &FieldTable,
+        clauses: &[Vec<Witness>],
+        wanted: impl Fn(u32) -> bool,
+    ) -> RuleIndex {
+        let mut always = Vec::new();
+        let mut full = vec![0u8; clauses.len()];
+        // field → literal → (rule, clause), in first-seen order for stable numbering
+        let mut fields: Vec<(u32, Vec<FieldLiteral>)> = Vec::new();
+        let mut field_position: HashMap<u32, usize> = HashMap::new();
+        let mut literal_number: HashMap<(usize, &str), usize> = HashMap::new();
+        for (rule_number, rule_clauses) in (0u32..).zip(clauses) {
+            if !wanted(rule_number) {
+                continue;
+            }
+            if rule_clauses.is_empty() {
+                always.push(rule_number);
+                continue;
+            }
+            full[rule_number as usize] = ((1u16 << rule_clauses.len()) - 1) as u8;
+            for (clause, witness) in (0u8..).zip(rule_clauses) {
+                for (field, literal) in witness {
+                    let id = if field == KEYWORDS {
+                        KEYWORD_FIELD
+                    } else {
+                        table
+                            .number_of(field)
+                            .expect("invariant: every witness field is numbered")
+                    };
+                    let f = *field_position.entry(id).or_insert_with(|| {
+                        fields.push((id, Vec::new()));
+                        fields.len() - 1
+                    });
+                    let literals = &mut fields[f].1;
+                    let l = *literal_number
+                        .entry((f, literal.as_str()))
+                        .or_insert_with(|| {
+                            literals.push((literal.clone(), Vec::new()));
+                            literals.len() - 1
+                        });
+                    let owners = &mut literals[l].1;
+                    if !owners.contains(&(rule_number, clause)) {
+                        owners.push((rule_number, clause));
+                    }
+                }
+            }
+        }
+        let mut scanner_of = vec![None; table.names.len()];
+        let mut keyword_scanner = None;
+        let mut scanners = Vec::with_capacity(fields.len());
+        let mut witness_rules = Vec::new();
+        for (scanner_number, (field, literals)) in (0u32..).zip(fields) {
+            let automaton = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(literals.iter().map(|(l, _)| l.as_bytes()))
+                .expect("invariant: literal automata are small enough to build");
+            let mut witness_of_pattern = Vec::with_capacity(literals.len());
+            for (_, owners) in literals {
+                witness_of_pattern.push(witness_rules.len() as u32);
+                witness_rules.push(owners);
+            }
+            if field == KEYWORD_FIELD {
+                keyword_scanner = Some(scanner_number);
+            } else {
+                scanner_of[field as usize] = Some(scanner_number);
+            }
+            scanners.push(Scanner {
+                field,
+                automaton,
+                witness_of_pattern,
+            });
+        }
+        RuleIndex {
+            scanner_of,
+            keyword_scanner,
+            scanners,
+            witness_rules,
+            full,
+            always,
+        }
+    }
+
+    /// Rules that need no literal to match.
+    pub(crate) fn always(&self) -> &[u32] {
+        &self.always
+    }
+
+    /// Adds to `out` the rules (other than `always`) whose clauses all saw one of their
+    /// literals, each once. `FieldTable::walk` must have run on the same event and scratch.
     pub(crate) fn candidates(
         &self,
+        table: &FieldTable,
         view: &EventView<'_, '_>,
         scratch: &mut IndexScratch,
         out: &mut Vec<u32>,
     ) {
+        scratch.fit(self);
         for position in 0..scratch.present.len() {
             let field = scratch.present[position];
             let Some(scanner) = self.scanner_of[field as usize] else {
                 continue;
             };
             let scanner = &self.scanners[scanner as usize];
-            let slot = view.slot_id(scanner.field, &self.names[scanner.field as usize]);
+            let slot = view.slot_id(scanner.field, &table.names[scanner.field as usize]);
             for target in &slot.targets {
                 self.scan(scanner, target, scratch, out);
             }
@@ -557,18 +589,13 @@ impl RuleIndex {
             }
         }
     }
+}
 
-    /// How many rules have a witness, and how many literals the index holds.
-    pub(crate) fn stats(&self) -> (usize, usize) {
-        let literals = self.witness_rules.len();
-        let mut indexed: Vec<u32> = self
-            .witness_rules
-            .iter()
-            .flatten()
-            .map(|(rule, _)| *rule)
-            .collect();
-        indexed.sort_unstable();
-        indexed.dedup();
-        (indexed.len(), literals)
-    }
+/// How many rules have clauses, and how many distinct (field, literal) pairs they name.
+pub(crate) fn clause_stats(clauses: &[Vec<Witness>]) -> (usize, usize) {
+    let indexed = clauses.iter().filter(|c| !c.is_empty()).count();
+    let mut literals: Vec<&Literal> = clauses.iter().flatten().flatten().collect();
+    literals.sort_unstable();
+    literals.dedup();
+    (indexed, literals.len())
 }
