@@ -380,10 +380,10 @@ impl<'e, 's> EventView<'e, 's> {
             ValueMatcher::AnyOf(variants) => {
                 variants.iter().any(|m| self.scalar_matches(m, target))
             }
-            ValueMatcher::Pattern(glob) => target.text_for(glob).is_some_and(|t| glob.matches(t)),
+            ValueMatcher::Pattern(glob) => target.glob_matches(glob),
             ValueMatcher::Number { value: n, text } => match value {
                 Value::Number(v) => v.as_f64().is_some_and(|v| v == *n),
-                _ => target.text_for(text).is_some_and(|t| text.matches(t)),
+                _ => target.glob_matches(text),
             },
             ValueMatcher::Bool(b) => match value {
                 Value::Bool(v) => v == b,
@@ -467,11 +467,18 @@ impl<'v> Target<'v> {
         Some(self.lowered.get_or_init(|| raw.to_lowercase()))
     }
 
-    fn text_for(&self, glob: &Glob) -> Option<&str> {
+    /// Whether the glob matches this scalar: ASCII text as written (the glob folds ASCII case
+    /// itself, so nothing is allocated), other text lowered once.
+    fn glob_matches(&self, glob: &Glob) -> bool {
+        let Some(raw) = self.raw.as_deref() else {
+            return false;
+        };
         if glob.is_cased() {
-            self.raw.as_deref()
+            glob.matches(raw)
+        } else if raw.is_ascii() {
+            glob.matches_ascii(raw)
         } else {
-            self.lowered()
+            self.lowered().is_some_and(|lowered| glob.matches(lowered))
         }
     }
 }

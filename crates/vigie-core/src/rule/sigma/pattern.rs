@@ -181,11 +181,47 @@ impl Glob {
                 segments,
                 leading_star,
                 trailing_star,
-            } => match_segments(segments, *leading_star, *trailing_star, value),
+            } => match_segments(
+                segments,
+                *leading_star,
+                *trailing_star,
+                value.as_bytes(),
+                Compare::Exact,
+            ),
+            GlobShape::General(pieces) if value.is_ascii() => {
+                let bytes = value.as_bytes();
+                match_general(pieces, bytes.len(), |i| char::from(bytes[i]))
+            }
             GlobShape::General(pieces) => {
                 let chars: Vec<char> = value.chars().collect();
-                match_general(pieces, &chars)
+                match_general(pieces, chars.len(), |i| chars[i])
             }
+        }
+    }
+
+    /// Matches an ASCII `value` as written, not lowered: an uncased glob ignores ASCII case.
+    /// Gives the same answer as `matches` on the lowered value, without lowering it.
+    pub(crate) fn matches_ascii(&self, value: &str) -> bool {
+        debug_assert!(value.is_ascii());
+        if self.cased {
+            return self.matches(value);
+        }
+        let bytes = value.as_bytes();
+        match &self.shape {
+            GlobShape::Segments {
+                segments,
+                leading_star,
+                trailing_star,
+            } => match_segments(
+                segments,
+                *leading_star,
+                *trailing_star,
+                bytes,
+                Compare::AsciiFold,
+            ),
+            GlobShape::General(pieces) => match_general(pieces, bytes.len(), |i| {
+                char::from(bytes[i].to_ascii_lowercase())
+            }),
         }
     }
 }
@@ -219,21 +255,84 @@ impl PartialEq<str> for Segment {
     }
 }
 
-fn match_segments(segments: &[Segment], leading: bool, trailing: bool, value: &str) -> bool {
+/// How a text is compared with the pattern's literals: as is, or ignoring ASCII case (the
+/// text is ASCII and the pattern is not cased: its literals are lowered already).
+#[derive(Clone, Copy)]
+enum Compare {
+    Exact,
+    AsciiFold,
+}
+
+impl Compare {
+    fn eq(self, text: &[u8], literal: &[u8]) -> bool {
+        match self {
+            Compare::Exact => text == literal,
+            Compare::AsciiFold => text.eq_ignore_ascii_case(literal),
+        }
+    }
+
+    fn starts_with(self, text: &[u8], literal: &[u8]) -> bool {
+        text.len() >= literal.len() && self.eq(&text[..literal.len()], literal)
+    }
+
+    fn ends_with(self, text: &[u8], literal: &[u8]) -> bool {
+        text.len() >= literal.len() && self.eq(&text[text.len() - literal.len()..], literal)
+    }
+
+    /// The position of `segment` in `text`.
+    fn find(self, text: &[u8], segment: &Segment) -> Option<usize> {
+        match self {
+            Compare::Exact => segment.finder.find(text),
+            Compare::AsciiFold => find_ascii_fold(text, segment.text.as_bytes()),
+        }
+    }
+}
+
+/// Substring search ignoring ASCII case, without lowering the text: candidates are found by
+/// the needle's first byte in either case (memchr), then compared.
+fn find_ascii_fold(text: &[u8], needle: &[u8]) -> Option<usize> {
+    let Some(&first) = needle.first() else {
+        return Some(0);
+    };
+    if text.len() < needle.len() {
+        return None;
+    }
+    let last_start = text.len() - needle.len();
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    while from <= last_start {
+        let found = memchr::memchr2(lower, upper, &text[from..=last_start])?;
+        let at = from + found;
+        if text[at..at + needle.len()].eq_ignore_ascii_case(needle) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+fn match_segments(
+    segments: &[Segment],
+    leading: bool,
+    trailing: bool,
+    value: &[u8],
+    compare: Compare,
+) -> bool {
     if segments.is_empty() {
         // `*` alone, or the empty pattern.
         return leading || trailing || value.is_empty();
     }
     if !leading && !trailing && segments.len() == 1 {
-        return segments[0] == *value;
+        return compare.eq(value, segments[0].text.as_bytes());
     }
     let mut rest = value;
     let mut middle = segments;
     if !leading {
-        let Some(r) = rest.strip_prefix(segments[0].as_str()) else {
+        let prefix = segments[0].text.as_bytes();
+        if !compare.starts_with(rest, prefix) {
             return false;
-        };
-        rest = r;
+        }
+        rest = &rest[prefix.len()..];
         middle = &middle[1..];
     }
     let last = if trailing {
@@ -247,13 +346,13 @@ fn match_segments(segments: &[Segment], leading: bool, trailing: bool, value: &s
         Some(last)
     };
     for segment in middle {
-        match segment.finder.find(rest.as_bytes()) {
+        match compare.find(rest, segment) {
             Some(i) => rest = &rest[i + segment.len()..],
             None => return false,
         }
     }
     match last {
-        Some(last) => rest.ends_with(last.as_str()),
+        Some(last) => compare.ends_with(rest, last.text.as_bytes()),
         None => true,
     }
 }
@@ -268,14 +367,16 @@ fn piece_matches(piece: Piece, c: char) -> bool {
 }
 
 /// Wildcard matching with single-star backtracking: O(pattern × value) in the worst case.
-fn match_general(pieces: &[Piece], value: &[char]) -> bool {
+/// `value` is any sequence of characters (chars, or the bytes of an ASCII text mapped by the
+/// caller).
+fn match_general(pieces: &[Piece], length: usize, value: impl Fn(usize) -> char) -> bool {
     let (mut p, mut v) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while v < value.len() {
+    while v < length {
         if p < pieces.len() && pieces[p] == Piece::Star {
             star = Some((p, v));
             p += 1;
-        } else if p < pieces.len() && piece_matches(pieces[p], value[v]) {
+        } else if p < pieces.len() && piece_matches(pieces[p], value(v)) {
             p += 1;
             v += 1;
         } else if let Some((sp, sv)) = star {
