@@ -389,3 +389,53 @@ fn match_general(pieces: &[Piece], length: usize, value: impl Fn(usize) -> char)
     }
     pieces[p..].iter().all(|piece| *piece == Piece::Star)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Folding ASCII case while comparing must answer as lowering the text first does.
+    #[test]
+    fn ascii_folding_agrees_with_lowering() {
+        let patterns = [
+            "*\\cmd.exe",
+            "c:\\windows\\*",
+            "*vssadmin*delete*shadows*",
+            "exact",
+            "*",
+            "",
+            "a?c*",
+            "*-enc *",
+            "*Ünïcode*",
+            "*\\*literal star*",
+            "pre*mid*suf",
+        ];
+        let texts = [
+            "C:\\Windows\\System32\\CMD.EXE",
+            "c:\\windows\\system32\\cmd.exe",
+            "VSSADMIN.exe Delete Shadows /All",
+            "EXACT",
+            "exactly",
+            "",
+            "ABC",
+            "abxc",
+            "powershell /enc AAAA",
+            "powershell -ENC AAAA",
+            "has *literal star* inside",
+            "PRE-MID-SUF",
+            "presuf",
+        ];
+        for text in &patterns {
+            let mut pieces = parse_pattern(text);
+            apply_windash(&mut pieces);
+            let glob = Glob::new(&pieces, false);
+            for value in texts {
+                assert_eq!(
+                    glob.matches_ascii(value),
+                    glob.matches(&value.to_lowercase()),
+                    "pattern {text:?} on {value:?}"
+                );
+            }
+        }
+    }
+}
