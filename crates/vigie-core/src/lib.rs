@@ -7,3 +7,4 @@ pub mod estate;
 pub mod event;
 pub mod incident;
 pub mod rule;
+pub mod service;
