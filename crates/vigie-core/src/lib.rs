@@ -3,6 +3,7 @@
 
 pub mod alert;
 pub mod check;
+pub mod crisis;
 pub mod escalation;
 pub mod estate;
 pub mod event;
