@@ -8,5 +8,6 @@ pub mod escalation;
 pub mod estate;
 pub mod event;
 pub mod incident;
+pub mod notify;
 pub mod rule;
 pub mod service;
