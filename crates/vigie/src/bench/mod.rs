@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use clap::Subcommand;
 
+mod correlation;
+mod sigma;
+
 use crate::auth::{Role, issue_token};
 use crate::server::{ServeOptions, start};
 use crate::store::Scope;
@@ -46,6 +49,23 @@ pub enum BenchCommand {
         #[arg(long = "sigma-rules")]
         sigma_rules: Vec<PathBuf>,
     },
+    /// The correlation engine alone, on one thread, over many live group keys.
+    Correlation {
+        /// Distinct group keys the stream is spread over (all kept live).
+        #[arg(long, default_value = "100000")]
+        keys: usize,
+        /// Events fed to the engine.
+        #[arg(long, default_value = "5000000")]
+        events: u64,
+        /// Which correlation of the pack the stream feeds.
+        #[arg(long, value_enum, default_value = "event_count")]
+        kind: correlation::CorrelationBenchKind,
+    },
+    /// Sigma rules on one thread: events/s, start-up, memory and recall (see BENCHMARKS.md).
+    Sigma {
+        #[command(flatten)]
+        args: sigma::SigmaBenchArgs,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> Result<()> {
@@ -67,6 +87,12 @@ pub async fn run(command: BenchCommand) -> Result<()> {
             };
             ingest(load, database, estate, sigma_rules).await
         }
+        BenchCommand::Correlation { keys, events, kind } => {
+            correlation::run(keys, events, kind).await
+        }
+        BenchCommand::Sigma { args } => tokio::task::spawn_blocking(move || sigma::run(args))
+            .await
+            .context("the Sigma benchmark panicked")?,
     }
 }
 
