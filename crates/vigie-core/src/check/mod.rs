@@ -6,6 +6,7 @@
 //! Everything here is pure: the executor that runs plugins and the scheduler that honours
 //! `CheckEffect::NextCheckAt` live at the edge; time is a parameter in epoch milliseconds.
 
+pub mod passive;
 pub mod perfdata;
 pub mod plugin;
 pub mod range;
