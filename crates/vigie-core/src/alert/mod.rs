@@ -10,6 +10,7 @@
 //! fingerprint is the 16-hex-digit FNV-1a 64 of the rule id and those keys' values. The client
 //! is not part of it: the incident book keys alerts by client already.
 
+pub mod alertmanager;
 mod parse;
 mod template;
 
