@@ -5,6 +5,7 @@
 //! failing meanwhile, never dropped.
 
 pub mod payload;
+pub mod silence;
 
 use std::collections::BTreeMap;
 
