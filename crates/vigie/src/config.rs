@@ -25,6 +25,10 @@ pub struct ConfigFile {
     /// Directories of Sigma rules evaluated on every event.
     #[serde(default)]
     pub sigma_rules: Vec<PathBuf>,
+    /// Directory of Sigma filters: its files tune every client, those of `<client-id>/` one.
+    pub sigma_filters: Option<PathBuf>,
+    /// The operator's logsource map, consulted before the built-in one (docs/logsources.md).
+    pub logsource_map: Option<PathBuf>,
     /// Events accepted and not yet committed, at most; beyond it ingest answers 503.
     pub max_queued_events: Option<usize>,
 }
@@ -49,6 +53,8 @@ pub fn read_config(path: &Path) -> Result<ConfigFile> {
         &mut config.data_dir,
         &mut config.estate,
         &mut config.alert_rules,
+        &mut config.sigma_filters,
+        &mut config.logsource_map,
     ];
     for dir in optional
         .into_iter()

@@ -3,7 +3,9 @@
 //!
 //! Invariant: the estate in use always passed validation. A reload or an API addition that
 //! does not validate changes nothing and reports every problem; readers hold an `Arc` to the
-//! estate they started with, so a swap never tears a request or a pipeline batch.
+//! estate they started with, so a swap never tears a request or a pipeline batch. What is
+//! built from the estate (the Sigma rules compiled per client) is built against the new
+//! estate before it is swapped in (`reload_with`), so a refused reload changes neither.
 //!
 //! `ClientHosts` finds one client's asset from a host name or address as events write them
 //! (a lateral movement's source and target), never looking at another client's assets.
@@ -120,8 +122,28 @@ impl EstateHandle {
     }
 
     fn swap(&self, estate: Estate) {
+        self.swap_shared(Arc::new(estate));
+    }
+
+    fn swap_shared(&self, estate: Arc<Estate>) {
         let mut guard = self.current.write().unwrap_or_else(|p| p.into_inner());
-        *guard = (guard.0 + 1, Arc::new(estate));
+        *guard = (guard.0 + 1, estate);
+    }
+
+    /// Re-reads the files and the API objects and, if they load, runs `prepare` on the new
+    /// estate before swapping it in: what depends on the estate (the Sigma rules compiled per
+    /// client) is built against it, and when `prepare` fails nothing changes. Returns what
+    /// `prepare` built, or every problem.
+    pub async fn reload_with<T, F, Fut>(&self, store: &Store, prepare: F) -> Result<T, Vec<String>>
+    where
+        F: FnOnce(Arc<Estate>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Vec<String>>>,
+    {
+        let _changing = self.changing.lock().await;
+        let estate = Arc::new(load_estate(&self.dir, store).await?);
+        let prepared = prepare(Arc::clone(&estate)).await?;
+        self.swap_shared(estate);
+        Ok(prepared)
     }
 
     /// Re-reads the files and the API objects; keeps the running estate on any problem.

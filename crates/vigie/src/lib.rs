@@ -15,3 +15,4 @@ pub mod probe;
 pub mod rule;
 pub mod server;
 pub mod store;
+pub mod supervision;

@@ -1,4 +1,5 @@
-//! The `vigie` command line: `serve`, `check-config`, `migrate`, `token`, `bench`.
+//! The `vigie` command line: `serve`, `check-config`, `migrate`, `token`, `rules`, `hunt`,
+//! `bench`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use vigie::auth::{Role, issue_token};
 use vigie::config::{ConfigFile, read_config};
-use vigie::server::{ServeOptions, database_url};
+use vigie::server::{DetectionOptions, ServeOptions, database_url};
 use vigie::store::Store;
 
 #[derive(Parser)]
@@ -80,6 +81,12 @@ enum Command {
         /// A directory of Sigma rules to evaluate on every event (repeatable).
         #[arg(long = "sigma-rules")]
         sigma_rules: Vec<PathBuf>,
+        /// A directory of Sigma filters: its files tune every client, `DIR/<client-id>/` one.
+        #[arg(long = "sigma-filters")]
+        sigma_filters: Option<PathBuf>,
+        /// A logsource map consulted before the built-in one (see docs/logsources.md).
+        #[arg(long)]
+        logsource_map: Option<PathBuf>,
         /// Syslog UDP address [default: 127.0.0.1:5514].
         #[arg(long)]
         syslog_udp: Option<SocketAddr>,
@@ -125,6 +132,13 @@ enum RulesCommand {
     Check {
         /// A directory of Sigma rule files (`*.yml`, `*.yaml`), searched recursively.
         dir: PathBuf,
+        /// A directory of Sigma filters, as `vigie serve --sigma-filters` reads it.
+        #[arg(long)]
+        filters: Option<PathBuf>,
+        /// An estate directory: its clients' placeholder values, and the client ids that
+        /// filter directories may be named after.
+        #[arg(long)]
+        estate: Option<PathBuf>,
     },
     /// Run rule test files (cases of events with the rules expected to fire) against rules.
     Test {
@@ -198,6 +212,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             estate,
             alert_rules,
             sigma_rules,
+            sigma_filters,
+            logsource_map,
             syslog_udp,
             syslog_tcp,
             no_syslog,
@@ -232,8 +248,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .max_queued_events
                     .unwrap_or(vigie::pipeline::DEFAULT_MAX_QUEUED_EVENTS),
             };
+            let detection = DetectionOptions {
+                sigma_filters: sigma_filters.or(config.sigma_filters.clone()),
+                logsource_map: logsource_map.or(config.logsource_map.clone()),
+            };
             let store_name = options.database_url()?;
-            let server = vigie::server::start(options.clone()).await?;
+            let server = vigie::server::start_with(options.clone(), detection.clone()).await?;
             let clients = server.state.estate.current().1.clients.len();
             println!(
                 "vigie {} serving {}",
@@ -252,10 +272,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             if !options.sigma_rules.is_empty() {
+                let mut tuning = String::new();
+                if detection.sigma_filters.is_some() {
+                    tuning.push_str(&format!(", {} filters", server.sigma_filters));
+                }
+                if server.sigma_notices > 0 {
+                    tuning.push_str(&format!(", {} notices", server.sigma_notices));
+                }
                 println!(
-                    "  sigma:  {} rules loaded, {} rejected (each logged with its reason)",
+                    "  sigma:  {} rules loaded, {} rejected{tuning} (each logged with its reason)",
                     server.sigma_loaded, server.sigma_rejected
                 );
+            }
+            if let (Some(path), Some(entries)) =
+                (&detection.logsource_map, server.logsource_map_entries)
+            {
+                println!("  logsource map: {entries} entries from {}", path.display());
             }
             println!("  admin token (new at each start): {}", server.admin_token);
             println!(
@@ -286,9 +318,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Rules {
-            command: RulesCommand::Check { dir },
+            command:
+                RulesCommand::Check {
+                    dir,
+                    filters,
+                    estate,
+                },
         } => {
-            let (set, report) = vigie::rule::check_rules(&dir)?;
+            let (set, report) =
+                vigie::rule::check_rules(&dir, filters.as_deref(), estate.as_deref())?;
             print!("{report}");
             Ok(if set.rejected.is_empty() {
                 ExitCode::SUCCESS
@@ -332,13 +370,27 @@ fn check_config(path: &Path) -> Result<ExitCode> {
     match vigie_core::estate::load_estate(&files) {
         Ok(estate) => {
             let assets: usize = estate.clients.values().map(|c| c.assets.len()).sum();
+            let checks = vigie_core::estate::compile_checks(&estate).len();
             println!(
-                "{}: estate ok: {} files, {} clients, {assets} assets",
+                "{}: estate ok: {} files, {} clients, {assets} assets, {checks} checks",
                 estate_dir.display(),
                 files.len(),
                 estate.clients.len()
             );
-            Ok(ExitCode::SUCCESS)
+            // The server runs the other checks; a check that does not read is still a mistake.
+            let rejected = estate.check_rejections();
+            for problem in rejected {
+                println!("{problem}");
+            }
+            if rejected.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                match rejected.len() {
+                    1 => println!("1 check does not read and would be left out"),
+                    n => println!("{n} checks do not read and would be left out"),
+                }
+                Ok(ExitCode::FAILURE)
+            }
         }
         Err(problems) => {
             for problem in &problems {

@@ -88,6 +88,16 @@ pub struct Metrics {
     pub sigma_rules_loaded: AtomicI64,
     pub sigma_rules_rejected: AtomicI64,
     pub ingest_latency: Histogram,
+    /// Supervision: checks scheduled, running now, left out of the estate as unreadable.
+    pub checks_scheduled: AtomicI64,
+    pub checks_running: AtomicI64,
+    pub checks_rejected: AtomicI64,
+    pub checks_run: AtomicU64,
+    /// Hard problems kept from paging because their host or a parent is down.
+    pub checks_suppressed: AtomicU64,
+    /// Schedule lag (start − due) over the last results, in microseconds.
+    pub check_lag_p50_us: AtomicI64,
+    pub check_lag_p99_us: AtomicI64,
 }
 
 fn counter(out: &mut String, name: &str, help: &str, labels: &str, value: u64) {
@@ -205,6 +215,48 @@ impl Metrics {
             "vigie_sigma_rules_rejected",
             "Sigma rules the last load rejected (each logged with its reason).",
             self.sigma_rules_rejected.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "vigie_checks_scheduled",
+            "Checks the supervision runtime schedules.",
+            self.checks_scheduled.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "vigie_checks_running",
+            "Checks running now (probes and plugin processes).",
+            self.checks_running.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "vigie_checks_rejected",
+            "Checks of the estate left out because they do not read (each logged with its file and line).",
+            self.checks_rejected.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "vigie_checks_run_total",
+            "Check results processed.",
+            "",
+            load(&self.checks_run),
+        );
+        counter(
+            &mut out,
+            "vigie_check_problems_suppressed_total",
+            "Hard problems not paged because their host or a parent host is down or unreachable.",
+            "",
+            load(&self.checks_suppressed),
+        );
+        let lag = |us: &AtomicI64| us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "# HELP vigie_check_lag_seconds Schedule lag of recent checks (start minus due time), by quantile.\n\
+             # TYPE vigie_check_lag_seconds gauge\n\
+             vigie_check_lag_seconds{{quantile=\"0.5\"}} {}\n\
+             vigie_check_lag_seconds{{quantile=\"0.99\"}} {}",
+            lag(&self.check_lag_p50_us),
+            lag(&self.check_lag_p99_us)
         );
         store.commit_latency.render(
             &mut out,

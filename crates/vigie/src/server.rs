@@ -1,11 +1,17 @@
 //! `vigie serve`: opens the store, loads the estate and the rules, starts the pipeline, the
-//! HTTP API and the syslog listeners, and reloads the estate and the Sigma rules on SIGHUP (or
-//! `POST /api/v1/reload`, through the same `reload`). The tests start the same server
-//! in-process through `start`.
+//! supervision runtime (the estate's checks), the HTTP API and the syslog listeners, and
+//! reloads the estate and the Sigma rules on SIGHUP (or `POST /api/v1/reload`, through the
+//! same `reload`). The tests start the same server in-process through `start`.
 //!
-//! Invariant: a reload is all or nothing. If the estate does not validate or a Sigma rule
-//! directory cannot be read, the running estate and rules stay and every problem is reported;
-//! a rule rejected on its own is reported and the others load.
+//! The Sigma rules depend on the estate: a rule with `expand` placeholders is compiled per
+//! client with that client's values, and the filters of `--sigma-filters DIR/<client-id>/`
+//! tune that client. So a reload reads the rule files first, then the estate, compiles the
+//! rules against the new estate, and only then swaps both in.
+//!
+//! Invariant: a reload is all or nothing. If the estate does not validate, a Sigma rule or
+//! filter directory cannot be read, or the logsource map is unreadable or invalid, the running
+//! estate and rules stay and every problem is reported; a rule or filter rejected on its own is
+//! reported and the others load.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,8 +29,10 @@ use crate::estate::{EstateHandle, load_estate};
 use crate::ingest::syslog;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, Rules, SigmaRules};
+use crate::rule::{DetectionFiles, DetectionSources, compile_detection, read_detection};
 use crate::store::Store;
-use vigie_core::rule::sigma::Rejection;
+use vigie_core::estate::Estate;
+use vigie_core::rule::sigma::{Notice, Rejection};
 
 /// The name of the admin token that `vigie serve` prints; a new one replaces it at each start.
 pub const STARTUP_TOKEN_NAME: &str = "serve-startup-admin";
@@ -61,6 +69,16 @@ pub fn database_url(database: Option<&str>, data_dir: &std::path::Path) -> Resul
     Ok(format!("sqlite://{}", path.display()))
 }
 
+/// Detection settings of `vigie serve` beyond `ServeOptions::sigma_rules`: Sigma filters and
+/// the operator's logsource map. Kept apart so that `start` keeps its signature.
+#[derive(Debug, Clone, Default)]
+pub struct DetectionOptions {
+    /// Directory of Sigma filters: its files tune every client, those of `<client-id>/` one.
+    pub sigma_filters: Option<PathBuf>,
+    /// The operator's logsource map, consulted before the built-in one.
+    pub logsource_map: Option<PathBuf>,
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     pub admin_token: String,
@@ -69,6 +87,11 @@ pub struct Server {
     /// Sigma rules loaded, and rejected (each rejection is logged with its reason).
     pub sigma_loaded: usize,
     pub sigma_rejected: usize,
+    /// Sigma filters loaded, and notices (rules that run for some clients only…, each logged).
+    pub sigma_filters: usize,
+    pub sigma_notices: usize,
+    /// Entries of the operator's logsource map, when one was given.
+    pub logsource_map_entries: Option<usize>,
     pub state: AppState,
     stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
@@ -84,14 +107,10 @@ fn load_rules(path: Option<&PathBuf>) -> Result<Vec<vigie_core::alert::AlertRule
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))
 }
 
-/// Loads the Sigma rule directories; every rejected rule is logged with its reason. Fails as
-/// a whole only when a directory or a file cannot be read.
-fn load_sigma(dirs: &[PathBuf]) -> Result<SigmaRules> {
-    let mut files = Vec::new();
-    for dir in dirs {
-        files.extend(crate::rule::read_rule_dir(dir)?);
-    }
-    let set = vigie_core::rule::load_rules(&files, &std::collections::HashMap::new());
+/// The Sigma rules and filters read from disk, compiled for the clients of `estate`; every
+/// rejection and notice is logged.
+fn load_sigma(files: DetectionFiles, estate: &Estate) -> (SigmaRules, Vec<Notice>, usize) {
+    let set = compile_detection(files, Some(estate));
     for rejection in &set.rejected {
         tracing::warn!(
             path = %rejection.path,
@@ -101,7 +120,18 @@ fn load_sigma(dirs: &[PathBuf]) -> Result<SigmaRules> {
             "sigma rule rejected"
         );
     }
-    Ok(SigmaRules::new(set))
+    for notice in &set.notices {
+        tracing::warn!(
+            path = %notice.path,
+            line = ?notice.line,
+            rule = ?notice.rule_id,
+            notice = %notice.message,
+            "sigma rule notice"
+        );
+    }
+    let notices = set.notices.clone();
+    let filters = set.filter_count();
+    (SigmaRules::new(set), notices, filters)
 }
 
 /// Shows in `/metrics` how many Sigma rules are about to be in use, and how many were
@@ -125,22 +155,46 @@ pub struct Reloaded {
     /// Sigma rules (correlations included) now in use, and those the load rejected.
     pub sigma_loaded: usize,
     pub sigma_rejected: Vec<Rejection>,
+    /// Sigma filters now in use, and what the load noted (rules that do not run for some
+    /// clients, filter directories of no client…).
+    pub sigma_filters: usize,
+    pub sigma_notices: Vec<Notice>,
+    /// Entries of the operator's logsource map, re-read, when one is configured.
+    pub logsource_map_entries: Option<usize>,
 }
 
-/// Re-reads the estate (files and API objects) and the Sigma rule directories and swaps both
-/// in, or — if the estate does not validate or a rule directory cannot be read — changes
-/// nothing and returns every problem. Reloads run one at a time.
+/// Re-reads the estate (files and API objects), the Sigma rule and filter directories and the
+/// logsource map, compiles the rules for the new estate's clients and swaps both in, or — if
+/// the estate does not validate or a directory or the map cannot be read — changes nothing and
+/// returns every problem (the estate's first). Reloads run one at a time.
 pub async fn reload(state: &AppState) -> Result<Reloaded, Vec<String>> {
     let _reloading = state.reloading.lock().await;
-    let dirs = state.sigma_dirs.clone();
-    // Reading and compiling a large rule pack is seconds of CPU: off the async workers.
-    let sigma = tokio::task::spawn_blocking(move || load_sigma(&dirs))
+    let sources = Arc::clone(&state.detection);
+    let files = tokio::task::spawn_blocking(move || read_detection(&sources))
         .await
-        .map_err(|error| vec![format!("the sigma rule load failed: {error}")])?
-        .map_err(|error| format!("{error:#}"));
-    let held_back = sigma.as_ref().err().cloned().into_iter().collect();
-    state.estate.reload_unless(&state.store, held_back).await?;
-    let sigma = sigma.expect("invariant: the estate reload refuses when the rules did not load");
+        .map_err(|error| vec![format!("the sigma rule load failed: {error}")])?;
+    let files = match files {
+        Ok(files) => files,
+        // The estate is still read, for its own problems; nothing is swapped.
+        Err(error) => {
+            return Err(state
+                .estate
+                .reload_unless(&state.store, vec![format!("{error:#}")])
+                .await
+                .err()
+                .unwrap_or_default());
+        }
+    };
+    let map_entries = files.logsource_map.as_ref().map(|(_, entries)| *entries);
+    let (sigma, notices, filters) = state
+        .estate
+        .reload_with(&state.store, |estate| async move {
+            // Compiling a large rule pack is seconds of CPU: off the async workers.
+            tokio::task::spawn_blocking(move || load_sigma(files, &estate))
+                .await
+                .map_err(|error| vec![format!("the sigma rule load failed: {error}")])
+        })
+        .await?;
     let reloaded = {
         let (estate_version, estate) = state.estate.current();
         Reloaded {
@@ -148,6 +202,9 @@ pub async fn reload(state: &AppState) -> Result<Reloaded, Vec<String>> {
             clients: estate.clients.len(),
             sigma_loaded: sigma.set.len(),
             sigma_rejected: sigma.rejected.clone(),
+            sigma_filters: filters,
+            sigma_notices: notices,
+            logsource_map_entries: map_entries,
         }
     };
     record_sigma(&state.metrics, &sigma);
@@ -157,21 +214,35 @@ pub async fn reload(state: &AppState) -> Result<Reloaded, Vec<String>> {
         clients = reloaded.clients,
         sigma_loaded = reloaded.sigma_loaded,
         sigma_rejected = reloaded.sigma_rejected.len(),
+        sigma_filters = reloaded.sigma_filters,
+        sigma_notices = reloaded.sigma_notices.len(),
         "estate and sigma rules reloaded"
     );
     Ok(reloaded)
 }
 
+/// `start_with` without Sigma filters or a logsource map of the operator's.
 pub async fn start(options: ServeOptions) -> Result<Server> {
+    start_with(options, DetectionOptions::default()).await
+}
+
+pub async fn start_with(options: ServeOptions, detection: DetectionOptions) -> Result<Server> {
     let url = options.database_url()?;
     let store = Arc::new(Store::open(&url).await?);
+    let sources = DetectionSources {
+        rules: options.sigma_rules.clone(),
+        filters: detection.sigma_filters.clone(),
+        logsource_map: detection.logsource_map.clone(),
+    };
+    let files = read_detection(&sources)?;
+    let logsource_map_entries = files.logsource_map.as_ref().map(|(_, entries)| *entries);
     let estate = load_estate(&options.estate_dir, &store)
         .await
         .map_err(|problems| {
             anyhow::anyhow!("the estate does not load:\n{}", problems.join("\n"))
         })?;
+    let (sigma, notices, sigma_filters) = load_sigma(files, &estate);
     let estate = EstateHandle::new(options.estate_dir.clone(), estate);
-    let sigma = load_sigma(&options.sigma_rules)?;
     let (sigma_loaded, sigma_rejected) = (sigma.set.len(), sigma.rejected.len());
     let metrics = Arc::new(Metrics::default());
     record_sigma(&metrics, &sigma);
@@ -184,6 +255,13 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
         options.max_queued_events,
     )
     .await?;
+    let (supervision, supervising) = crate::supervision::start(
+        store.clone(),
+        estate.clone(),
+        pipeline.clone(),
+        metrics.clone(),
+    )
+    .await?;
     let now = crate::clock::now_ms();
     store.revoke_tokens_named(STARTUP_TOKEN_NAME, now).await?;
     let admin = issue_token(&store, STARTUP_TOKEN_NAME, Role::Admin, None, now).await?;
@@ -193,8 +271,9 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
         auth: Authenticator::new(store.clone()),
         estate: estate.clone(),
         metrics,
-        sigma_dirs: options.sigma_rules.clone().into(),
+        detection: Arc::new(sources),
         reloading: Arc::default(),
+        supervision,
     };
 
     let resolver: syslog::Resolver = {
@@ -211,6 +290,7 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
         })
     };
     let (stop, stopped) = watch::channel(false);
+    spawn_until(stopped.clone(), supervising);
     let mut syslog_udp = None;
     if let Some(addr) = options.syslog_udp {
         let socket = UdpSocket::bind(addr)
@@ -260,6 +340,9 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
         syslog_tcp,
         sigma_loaded,
         sigma_rejected,
+        sigma_filters,
+        sigma_notices: notices.len(),
+        logsource_map_entries,
         state,
         stop,
         http,

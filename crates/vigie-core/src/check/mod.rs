@@ -10,12 +10,14 @@ pub mod passive;
 pub mod perfdata;
 pub mod plugin;
 pub mod range;
+pub mod schedule;
 pub mod spec;
 pub mod state;
 
 pub use perfdata::{PerfError, PerfValue, UnitOfMeasure, parse_perfdata, unit_of};
 pub use plugin::{MAX_PLUGIN_OUTPUT_BYTES, PluginExit, PluginResult, interpret_plugin_result};
 pub use range::{Range, RangeError, evaluate_thresholds, parse_range};
+pub use schedule::{CheckId, CheckIdError, HOST_CHECK_NAME, Schedule, schedule_offset};
 pub use spec::{DEFAULT_TIMEOUT, Probe, ProbeTarget, Thresholds};
 pub use state::{
     AckClearReason, Acknowledgement, CheckCommand, CheckConfig, CheckEffect, CheckKind, CheckState,

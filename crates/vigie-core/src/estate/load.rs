@@ -6,6 +6,7 @@
 use serde_saphyr::{Error as YamlError, MessageFormatter, Spanned, UserMessageFormatter};
 use std::collections::{BTreeMap, HashMap};
 
+use super::checks::check_findings;
 use super::locate::{LocatedNode, field_at, line_of_field};
 use super::validate::validate_client;
 use super::{Client, Diagnostic, Estate};
@@ -37,6 +38,8 @@ impl Document {
 pub fn load_estate(files: &[EstateFile]) -> Result<Estate, Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let mut clients = BTreeMap::new();
+    // Checks that do not read: left out and reported, the rest loads (see `checks`).
+    let mut check_rejections = Vec::new();
     // Where each client was first defined, to name it when a second file defines it again.
     let mut defined_at: HashMap<String, String> = HashMap::new();
     for file in files {
@@ -71,6 +74,24 @@ pub fn load_estate(files: &[EstateFile]) -> Result<Estate, Vec<Diagnostic>> {
                     }
                 })
                 .collect();
+            let mut rejected: Vec<Diagnostic> = check_findings(&client)
+                .into_iter()
+                .map(|finding| Diagnostic {
+                    path: file.path.clone(),
+                    line: Some(locate(&finding.field)),
+                    message: match &finding.first_defined {
+                        Some(first) => format!(
+                            "{} (first defined on line {})",
+                            finding.message,
+                            locate(first)
+                        ),
+                        None => finding.message,
+                    },
+                    field: finding.field,
+                })
+                .collect();
+            rejected.sort_by_key(|diagnostic| diagnostic.line);
+            check_rejections.extend(rejected);
             let here = format!("{}:{}", file.path, locate("id"));
             match defined_at.get(&client.id) {
                 Some(first) => found.push(Diagnostic {
@@ -89,7 +110,9 @@ pub fn load_estate(files: &[EstateFile]) -> Result<Estate, Vec<Diagnostic>> {
         }
     }
     if diagnostics.is_empty() {
-        Ok(Estate::new(clients))
+        let mut estate = Estate::new(clients);
+        estate.check_rejections = check_rejections;
+        Ok(estate)
     } else {
         Err(diagnostics)
     }

@@ -29,6 +29,8 @@
 //!   - { id: thomas-petit, name: Thomas Petit, email: thomas.petit@msp.example }
 //! teams:
 //!   - { id: l2-systems, name: L2 systems, members: [thomas-petit] }
+//! detection:              # Sigma `expand` placeholders for this client's rules
+//!   placeholders: { Administrators: [adm-jdupont] }
 //! ```
 //!
 //! Invariant: an `Estate` returned by `load_estate` or left by a successful `merge` passes
@@ -36,6 +38,8 @@
 //! files; references resolve within their client; dependencies are acyclic. Durations are
 //! milliseconds; the core has no clock.
 
+pub mod checks;
+mod detection;
 mod duration;
 mod load;
 mod locate;
@@ -45,6 +49,12 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use checks::{
+    AssetSelector, CheckDefinition, CheckRule, CheckSpec, compile_checks, hosts_behind,
+};
+pub use detection::{
+    ClientDetection, DERIVED_PLACEHOLDERS, DOMAIN_CONTROLLER_TAG, WORKSTATION_TAG,
+};
 pub use duration::{format_duration, parse_duration};
 pub use load::{EstateFile, load_estate};
 pub use sender::SenderMatch;
@@ -75,6 +85,9 @@ pub struct Estate {
     pub clients: BTreeMap<String, Client>,
     #[serde(skip)]
     senders: SenderIndex,
+    /// Checks left out because they do not read, each with its file and line (see `checks`).
+    #[serde(skip)]
+    check_rejections: Vec<Diagnostic>,
 }
 
 /// `Estate` as it is written, before its index is built.
@@ -119,6 +132,12 @@ pub struct Client {
     pub teams: Vec<Team>,
     #[serde(default)]
     pub contacts: Vec<Contact>,
+    /// Checks applied to the assets they match (see `checks`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check_rules: Vec<CheckRule>,
+    /// Sigma placeholder values for this client's rules (see `detection`).
+    #[serde(default, skip_serializing_if = "ClientDetection::is_empty")]
+    pub detection: ClientDetection,
 }
 
 /// Which alerts of a client share an incident: those equal on every key of `by` and no
@@ -180,6 +199,12 @@ pub struct Asset {
     pub hostnames: Vec<String>,
     #[serde(default)]
     pub site: Option<String>,
+    /// The asset's host check (UP/DOWN/UNREACHABLE); none unless written here or by a rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_check: Option<CheckSpec>,
+    /// The asset's service checks (see `checks`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSpec>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -234,7 +259,11 @@ impl Estate {
     /// An estate over `clients`, with its sender index built. Does not validate.
     pub fn new(clients: BTreeMap<String, Client>) -> Estate {
         let senders = SenderIndex::build(&clients);
-        Estate { clients, senders }
+        Estate {
+            clients,
+            senders,
+            check_rejections: Vec::new(),
+        }
     }
 
     pub fn client(&self, id: &str) -> Option<&Client> {
@@ -256,6 +285,12 @@ impl Estate {
         self.senders.find(address, hostname)
     }
 
+    /// The checks `load_estate` left out because they do not read, each with its file, line
+    /// and field; the rest of the estate, and every other check, loaded.
+    pub fn check_rejections(&self) -> &[Diagnostic] {
+        &self.check_rejections
+    }
+
     /// Rebuilds the sender index after `clients` was changed in place.
     pub fn reindex(&mut self) {
         self.senders = SenderIndex::build(&self.clients);
@@ -264,11 +299,18 @@ impl Estate {
     /// Adds `other`'s clients to this estate, or changes nothing and says why. A client that
     /// exists in both brings its sites, assets, dependencies, teams and contacts into the
     /// existing one and must carry the same settings (see `Client::empty_copy`); an id defined
-    /// in both is an error. The result must pass `validate` as a whole.
+    /// in both is an error. The result must pass `validate` as a whole, and `other`'s checks
+    /// must all read: unlike files, which report a bad check and load the rest, an object
+    /// added through the API is refused with its bad check.
     pub fn merge(&mut self, other: Estate) -> Result<(), Vec<Diagnostic>> {
         let mut clients = self.clients.clone();
         let mut diagnostics = Vec::new();
         for (key, incoming) in other.clients {
+            diagnostics.extend(
+                checks::check_findings(&incoming)
+                    .into_iter()
+                    .map(|finding| api_diagnostic(&key, finding)),
+            );
             let Some(existing) = clients.get_mut(&key) else {
                 clients.insert(key, incoming);
                 continue;
@@ -288,8 +330,10 @@ impl Estate {
             existing.dependencies.extend(incoming.dependencies);
             existing.teams.extend(incoming.teams);
             existing.contacts.extend(incoming.contacts);
+            existing.check_rules.extend(incoming.check_rules);
         }
-        let merged = Estate::new(clients);
+        let mut merged = Estate::new(clients);
+        merged.check_rejections = self.check_rejections.clone();
         diagnostics.extend(merged.validate());
         if diagnostics.is_empty() {
             *self = merged;
@@ -390,6 +434,8 @@ impl Client {
             dependencies: Vec::new(),
             teams: Vec::new(),
             contacts: Vec::new(),
+            check_rules: Vec::new(),
+            detection: self.detection.clone(),
         }
     }
 
@@ -409,6 +455,9 @@ impl Client {
         }
         if self.reopen_window_ms != other.reopen_window_ms {
             fields.push("reopen_window");
+        }
+        if self.detection != other.detection {
+            fields.push("detection");
         }
         fields
     }

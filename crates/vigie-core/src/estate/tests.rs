@@ -226,7 +226,7 @@ assets:
         &[("acme.yaml", &text.replace("300", "3"))],
         &[
             "acme.yaml:9: field `assets[1].adresses`: unknown field `adresses`, expected one of \
-           id, name, kind, criticality, tags, addresses, hostnames, site",
+           id, name, kind, criticality, tags, addresses, hostnames, site, host_check, checks",
         ],
     );
     check_errors(
@@ -383,6 +383,8 @@ fn merge_adds_api_objects_to_the_clients_the_files_define() {
         addresses: vec!["127.0.30.30".parse().expect("address parses")],
         hostnames: vec!["bel-srv-imaging01".to_string()],
         site: Some("main-building".to_string()),
+        host_check: None,
+        checks: vec![],
     });
     bellevue.dependencies.push(Dependency {
         from: "patient-records".to_string(),

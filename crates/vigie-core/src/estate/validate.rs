@@ -102,6 +102,7 @@ pub fn validate_client(client: &Client) -> Vec<Finding> {
     );
     check_assets(&mut findings, client, &sites, &assets);
     check_dependencies(&mut findings, client, &assets);
+    super::detection::check_detection(&mut findings, client);
     findings
 }
 

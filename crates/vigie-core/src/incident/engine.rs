@@ -95,6 +95,13 @@ pub enum IncidentCommand {
         actor: String,
         assignee: Option<String>,
     },
+    /// The problem behind a live alert is over (a check recovered): the alert is resolved,
+    /// and its incident with it once every alert of the incident is resolved.
+    ResolveAlert {
+        client: String,
+        fingerprint: String,
+        actor: String,
+    },
     /// Time passed: closes resolved incidents whose reopen window is over.
     Tick,
 }
@@ -283,6 +290,11 @@ impl IncidentBook {
                     Effect::Timeline(entry),
                 ])
             }
+            IncidentCommand::ResolveAlert {
+                client,
+                fingerprint,
+                actor,
+            } => Ok(self.resolve_alert(&client, &fingerprint, &actor, now_ms)),
             IncidentCommand::Tick => Ok(self.tick(now_ms)),
         }
     }
@@ -572,6 +584,65 @@ impl IncidentBook {
         }
         effects.push(Effect::Timeline(entry));
         effects
+    }
+
+    /// Resolves the live alert of that fingerprint if it is firing in an open (new or
+    /// acknowledged) incident, then the incident if none of its alerts is still firing.
+    /// Anything else — no such alert, already resolved — changes nothing: a recovery may come
+    /// for a problem that never paged.
+    fn resolve_alert(
+        &mut self,
+        client: &str,
+        fingerprint: &str,
+        actor: &str,
+        now_ms: i64,
+    ) -> Vec<Effect> {
+        let Some(alert_id) = self
+            .live
+            .get(client)
+            .and_then(|by_fingerprint| by_fingerprint.get(fingerprint))
+            .copied()
+        else {
+            return Vec::new();
+        };
+        let alert = self
+            .alerts
+            .get_mut(&alert_id)
+            .expect("invariant: the live index points at alerts in memory");
+        let incident_id = alert.incident_id;
+        if alert.status != AlertStatus::Firing || !is_joinable(self.incidents[&incident_id].status)
+        {
+            return Vec::new();
+        }
+        alert.status = AlertStatus::Resolved;
+        let alert = alert.clone();
+        let still_firing = self.members[&incident_id]
+            .iter()
+            .any(|id| self.alerts[id].status == AlertStatus::Firing);
+        if still_firing {
+            return vec![Effect::Alert(alert)];
+        }
+        let incident = self
+            .incidents
+            .get_mut(&incident_id)
+            .expect("invariant: an alert's incident is in memory while the alert is");
+        incident.status = IncidentStatus::Resolved;
+        incident.resolved_ms = Some(now_ms);
+        incident.updated_ms = now_ms;
+        let entry = timeline(
+            incident,
+            now_ms,
+            actor,
+            TimelineKind::Resolved,
+            format!("resolved: {} recovered", alert.title),
+        );
+        let incident = incident.clone();
+        remove_joinable(&mut self.joinable, &incident);
+        vec![
+            Effect::Incident(incident),
+            Effect::Alert(alert),
+            Effect::Timeline(entry),
+        ]
     }
 
     /// Marks every alert of the incident resolved and pushes each one's record.

@@ -51,6 +51,11 @@
 //!   `UnknownIncident`.
 //! - Comment: any open incident, text trimmed and not empty (else `EmptyComment`).
 //! - Reassign: sets the assignee (a blank name unassigns): "assigned to X" or "unassigned".
+//! - ResolveAlert (a recovered check): the live alert of that client and fingerprint, if
+//!   firing in a new or acknowledged incident, becomes resolved; when none of the incident's
+//!   alerts still fires, the incident is resolved too (timeline `Resolved`, naming the
+//!   alert). Otherwise nothing happens: a recovery may come for a problem that never paged.
+//!   A repeat of the alert reopens the incident as any repeat does.
 //! - Each of these emits the updated incident (and, for resolve and close, every alert of it),
 //!   then one timeline entry naming the actor.
 //! - Tick closes resolved incidents whose reopen window has passed since `resolved_ms` (actor

@@ -108,6 +108,11 @@ fn describe_command(command: &IncidentCommand) -> String {
             actor,
             assignee,
         } => format!("reassign #{incident} by {actor} to {assignee:?}"),
+        IncidentCommand::ResolveAlert {
+            client,
+            fingerprint,
+            actor,
+        } => format!("resolve alert {client} fp={fingerprint} by {actor}"),
         IncidentCommand::Tick => "tick".to_owned(),
     }
 }
@@ -183,6 +188,41 @@ fn run(book: &mut IncidentBook, steps: &[(i64, IncidentCommand)]) -> String {
         }
     }
     out
+}
+
+fn resolve_alert(client: &str, fingerprint: &str) -> IncidentCommand {
+    IncidentCommand::ResolveAlert {
+        client: client.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        actor: "vigie".to_owned(),
+    }
+}
+
+#[test]
+fn a_recovered_alert_resolves_its_incident_once_no_alert_of_it_fires() {
+    let mut book = IncidentBook::new(1, 1);
+    let steps = [
+        (
+            0,
+            IncidentCommand::Signal(signal("acme", "srv-1", "ssh CRITICAL", 0)),
+        ),
+        (
+            MIN,
+            IncidentCommand::Signal(signal("acme", "srv-1", "http CRITICAL", MIN)),
+        ),
+        (2 * MIN, resolve_alert("acme", "srv-1/ssh CRITICAL")),
+        // Unknown, already resolved, another client's: nothing.
+        (3 * MIN, resolve_alert("acme", "srv-1/disk CRITICAL")),
+        (3 * MIN, resolve_alert("acme", "srv-1/ssh CRITICAL")),
+        (3 * MIN, resolve_alert("bellevue", "srv-1/http CRITICAL")),
+        (4 * MIN, resolve_alert("acme", "srv-1/http CRITICAL")),
+        // The problem comes back within the reopen window: the incident reopens.
+        (
+            5 * MIN,
+            IncidentCommand::Signal(signal("acme", "srv-1", "ssh CRITICAL", 5 * MIN)),
+        ),
+    ];
+    insta::assert_snapshot!(run(&mut book, &steps));
 }
 
 #[test]

@@ -2,6 +2,14 @@
 //! against (its logsource), the document the rules see, and the alert signal a match raises.
 //! A match's signal carries the rule's id, title, level, tags and author — the DRL licence of
 //! the public rules requires the author on every alert they produce.
+//!
+//! Per client: a rule compiled for one client (its `expand` placeholders resolved with that
+//! client's values) is reported for that client's events only, and a match stands only if
+//! every filter that tunes the rule, is scoped to the event's client (or to all) and whose
+//! logsource admits the event, holds for it. Invariant: one client's placeholder values and
+//! filters never change what another client's events match.
+
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -12,18 +20,37 @@ use crate::rule::correlation::{
     CorrelationEngine, CorrelationLimits, CorrelationMatch, CorrelationRule,
 };
 pub use crate::rule::logsource::EventLogSource;
+use crate::rule::logsource::LogsourceMap;
 use crate::rule::sigma::{
-    CompiledRule, DefaultFieldSource, FieldSource, RuleSet, SigmaEngine, SigmaLevel,
+    CompiledFilter, CompiledRule, DefaultFieldSource, FieldSource, RuleSet, SigmaEngine, SigmaLevel,
 };
 
 /// Compiled Sigma rules and correlation rules, ready for the pipeline.
-#[derive(Default)]
 pub struct DetectionSet {
+    /// Every compiled rule: first those for every client, then the per-client copies.
     engine: SigmaEngine,
+    /// The map the engine routes events with; filters are admitted with it too.
+    map: Arc<LogsourceMap>,
     /// Per rule: whether a match alerts by itself (not when a correlation uses the rule
     /// without `generate: true`).
     alone: Vec<bool>,
     correlations: Vec<CorrelationRule>,
+    /// How many rules (from the first) apply to every client.
+    shared: usize,
+    /// Per per-client copy (rule `shared + i`), its client.
+    owners: Vec<Box<str>>,
+    /// How many distinct rules the per-client copies come from.
+    per_client: usize,
+    filters: Vec<CompiledFilter>,
+    /// Per rule, the filters that tune it (empty when there are no filters).
+    filters_of: Vec<Vec<u32>>,
+    filter_count: usize,
+}
+
+impl Default for DetectionSet {
+    fn default() -> Self {
+        DetectionSet::new(RuleSet::default())
+    }
 }
 
 /// The JSON document rules are evaluated against: the event's fields at the top level, beside
@@ -67,22 +94,76 @@ fn level_name(level: Option<SigmaLevel>) -> &'static str {
 }
 
 impl DetectionSet {
-    pub fn new(set: RuleSet) -> DetectionSet {
-        let alone = set
-            .rules
-            .iter()
-            .map(|rule| set.alerts_alone(rule))
-            .collect();
+    /// The rules of `set`, events routed with `set.logsource_map` (the built-in map when the
+    /// set has none).
+    pub fn new(mut set: RuleSet) -> DetectionSet {
+        let map = set
+            .logsource_map
+            .take()
+            .unwrap_or_else(|| Arc::new(LogsourceMap::default_map().clone()));
+        DetectionSet::with_logsource_map(set, map)
+    }
+
+    /// The rules of `set`, events routed with `map` (the operator's entries merged with the
+    /// built-in ones, see `LogsourceMap::with_overrides`).
+    pub fn with_logsource_map(set: RuleSet, map: Arc<LogsourceMap>) -> DetectionSet {
+        let alone_of = |rule: &CompiledRule| set.alerts_alone(rule);
+        let mut alone: Vec<bool> = set.rules.iter().map(alone_of).collect();
+        let shared = set.rules.len();
+        let mut owners = Vec::new();
+        let mut copies = Vec::new();
+        for per_client in &set.per_client {
+            for (client, compiled) in &per_client.variants {
+                alone.push(alone_of(compiled));
+                owners.push(client.as_str().into());
+                copies.push(compiled.clone());
+            }
+        }
+        let filter_count = set.filter_count();
+        let per_client = set.per_client.len();
+        let mut rules = set.rules;
+        rules.extend(copies);
+        let filters = set.filters;
+        let filters_of = if filters.is_empty() {
+            Vec::new()
+        } else {
+            rules
+                .iter()
+                .map(|compiled| {
+                    (0..filters.len() as u32)
+                        .filter(|&f| filters[f as usize].targets(&compiled.rule))
+                        .collect()
+                })
+                .collect()
+        };
         DetectionSet {
-            engine: SigmaEngine::new(set.rules),
+            engine: SigmaEngine::with_logsource_map(rules, Arc::clone(&map)),
+            map,
             alone,
             correlations: set.correlations,
+            shared,
+            owners,
+            per_client,
+            filters,
+            filters_of,
+            filter_count,
         }
     }
 
-    /// Detection rules and correlation rules.
+    /// Detection rules and correlation rules (a rule compiled per client counts once).
     pub fn len(&self) -> usize {
-        self.engine.rules().len() + self.correlations.len()
+        self.shared + self.per_client + self.correlations.len()
+    }
+
+    /// The filter documents in use (a filter compiled for several clients counts once).
+    pub fn filter_count(&self) -> usize {
+        self.filter_count
+    }
+
+    /// The client a rule (by index) was compiled for; `None` for a rule of every client.
+    pub fn owner(&self, rule: u32) -> Option<&str> {
+        let index = (rule as usize).checked_sub(self.shared)?;
+        self.owners.get(index).map(|owner| &**owner)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -91,6 +172,7 @@ impl DetectionSet {
 
     /// A correlation engine for these rules; the caller owns its state (one per pipeline).
     pub fn correlation_engine(&self, limits: CorrelationLimits) -> CorrelationEngine {
+        // A per-client copy keeps its rule's id and name: to correlations it is that rule.
         let base = self
             .engine
             .rules()
@@ -109,9 +191,36 @@ impl DetectionSet {
     }
 
     /// The indices of the rules that match a JSON document (an event's document, or a record
-    /// as `vigie hunt` reads it), each tested only if its logsource admits the document.
+    /// as `vigie hunt` reads it), each tested only if its logsource admits the document. A rule
+    /// compiled for a client matches only documents whose `client` is that client; a match
+    /// stands only if every filter tuning the rule for this client, and whose logsource admits
+    /// the document, holds.
     pub fn matching_document(&self, document: &Value) -> Vec<u32> {
-        self.engine.matching(document)
+        let mut matched = self.engine.matching(document);
+        if matched.is_empty() || (self.owners.is_empty() && self.filters.is_empty()) {
+            return matched;
+        }
+        let client = document.get("client").and_then(Value::as_str);
+        let mut logsource: Option<EventLogSource<'_>> = None;
+        matched.retain(|&rule| {
+            if rule as usize >= self.shared && self.owner(rule) != client {
+                return false;
+            }
+            let Some(filters) = self.filters_of.get(rule as usize) else {
+                return true;
+            };
+            filters.iter().all(|&index| {
+                let filter = &self.filters[index as usize];
+                if !filter.applies_to_client(client) {
+                    return true;
+                }
+                let admitted = logsource
+                    .get_or_insert_with(|| EventLogSource::with_map(document, &self.map))
+                    .admits(filter.logsource());
+                !admitted || filter.holds(document)
+            })
+        });
+        matched
     }
 
     /// The compiled single-event rules, in the order `matching_document` numbers them.

@@ -877,9 +877,18 @@ fn loader_reports_every_rejection_with_path_line_and_id() {
         "correlation: missing `condition` (required for event_count)"
     );
     assert_eq!(summary[1].2.as_deref(), Some("corr-1"));
-    assert_eq!(summary[2].3, "not yet supported: filter rule");
-    assert_eq!(summary[3].0, "broken.yml");
-    assert!(summary[3].3.starts_with("invalid yaml"), "{}", summary[3].3);
+    assert_eq!(summary[2].0, "broken.yml");
+    assert!(summary[2].3.starts_with("invalid yaml"), "{}", summary[2].3);
+    // Filters are checked against the loaded rules, after the correlations.
+    assert_eq!(
+        summary[3],
+        (
+            "multi.yml".to_owned(),
+            Some(18),
+            Some("filt-1".to_owned()),
+            "filter: references unknown rule `a`".to_owned()
+        )
+    );
 }
 
 // ---- SigmaHQ corpus ----

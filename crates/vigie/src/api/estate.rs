@@ -173,10 +173,25 @@ pub async fn reload(
             })
         })
         .collect();
+    let notices: Vec<Value> = reloaded
+        .sigma_notices
+        .iter()
+        .map(|notice| {
+            json!({
+                "path": notice.path, "line": notice.line,
+                "rule": notice.rule_id, "notice": notice.message,
+            })
+        })
+        .collect();
     Ok(Json(json!({
         "reloaded": true,
         "version": reloaded.estate_version,
         "clients": reloaded.clients,
         "sigma": {"loaded": reloaded.sigma_loaded, "rejected": rejected},
+        "sigma_tuning": {
+            "filters": reloaded.sigma_filters,
+            "notices": notices,
+            "logsource_map_entries": reloaded.logsource_map_entries,
+        },
     })))
 }

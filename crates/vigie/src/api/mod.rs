@@ -6,6 +6,7 @@
 //! and answers 404, not 403, for an object outside the caller's client, so that a client's
 //! token cannot even learn that another client's object exists.
 
+mod checks;
 mod error;
 mod estate;
 mod events;
@@ -14,7 +15,6 @@ pub mod openapi;
 mod stream;
 mod tokens;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
@@ -32,6 +32,7 @@ use crate::estate::EstateHandle;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
+use crate::supervision::SupervisionHandle;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -41,10 +42,12 @@ pub struct AppState {
     pub auth: Authenticator,
     pub estate: EstateHandle,
     pub metrics: Arc<Metrics>,
-    /// The Sigma rule directories, read again on reload.
-    pub sigma_dirs: Arc<[PathBuf]>,
+    /// Where the Sigma rules, filters and logsource map are read from, again on reload.
+    pub detection: Arc<crate::rule::DetectionSources>,
     /// Held by a reload, so that reloads (SIGHUP, the API) run one at a time.
     pub reloading: Arc<tokio::sync::Mutex<()>>,
+    /// The supervision task: acknowledgements and downtimes of checks.
+    pub supervision: SupervisionHandle,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -78,6 +81,10 @@ pub fn router(state: AppState) -> Router {
             get(estate::list_client_assets).post(estate::create_asset),
         )
         .route("/assets", get(estate::list_assets))
+        .route("/checks", get(checks::list_checks))
+        .route("/checks/{id}", get(checks::get_check))
+        .route("/checks/{id}/acknowledge", post(checks::acknowledge))
+        .route("/checks/{id}/downtimes", post(checks::schedule_downtime))
         .route("/reload", post(estate::reload))
         .route(
             "/tokens",

@@ -23,6 +23,7 @@ pub fn document() -> Value {
             {"name": "incidents", "description": "Incidents, their alerts and timeline, and the operator's actions."},
             {"name": "alerts", "description": "Alerts: rule matches deduplicated by fingerprint."},
             {"name": "estate", "description": "Clients and their assets, sites, dependencies, teams and contacts."},
+            {"name": "checks", "description": "Supervision: the state of every check, acknowledgements and downtimes."},
             {"name": "tokens", "description": "API tokens (admin only)."},
             {"name": "stream", "description": "The live change feed (server-sent events)."},
             {"name": "service", "description": "Public endpoints: no token needed."},
@@ -205,6 +206,16 @@ fn paths() -> Value {
         json!({"get": list_client_assets(), "post": create_asset()}),
     );
     add("/api/v1/assets", json!({"get": list_assets()}));
+    add("/api/v1/checks", json!({"get": list_checks()}));
+    add("/api/v1/checks/{id}", json!({"get": get_check()}));
+    add(
+        "/api/v1/checks/{id}/acknowledge",
+        json!({"post": acknowledge_check()}),
+    );
+    add(
+        "/api/v1/checks/{id}/downtimes",
+        json!({"post": schedule_check_downtime()}),
+    );
     add("/api/v1/reload", json!({"post": reload()}));
     add(
         "/api/v1/tokens",
@@ -667,13 +678,108 @@ fn list_assets() -> Value {
     )
 }
 
+const CHECK_NOTE: &str = "A check is named `client:asset:check` (`host` for the asset's host \
+check). Its state is the one the supervision runtime last wrote: services are OK, WARNING, \
+CRITICAL or UNKNOWN; hosts UP, DOWN or UNREACHABLE (a host behind a down parent, which never \
+pages). A problem is SOFT while attempts remain (retried at `retry_interval_ms`), then HARD, \
+which is when it pages.";
+
+fn list_checks() -> Value {
+    api_operation(
+        json!({
+            "tags": ["checks"],
+            "operationId": "list_checks",
+            "summary": "List checks and their state",
+            "description": format!("{CHECK_NOTE}\n\nIn id order, paged with `limit` and `after` (the previous page's `next_after`).\n\n{ROLE_NOTE_READ_ANY}"),
+            "parameters": [
+                parameter("ClientFilter"),
+                {"name": "asset", "in": "query", "description": "Only this asset's checks.", "schema": {"type": "string"}},
+                {"name": "state", "in": "query", "description": "Comma-separated states, e.g. `CRITICAL,DOWN`; an unknown one answers `400`.", "schema": {"type": "string"}},
+                {"name": "after", "in": "query", "description": "Only checks whose id sorts after this one: the previous page's `next_after`.", "schema": {"type": "string"}},
+                parameter("Limit"),
+            ],
+            "responses": {"200": json_response("A page of checks.", json!({
+                "type": "object",
+                "required": ["checks", "next_after"],
+                "properties": {
+                    "checks": array_of(schema("Check")),
+                    "next_after": nullable("string", "The `after` of the next page, or null when this page holds fewer than `limit` checks."),
+                },
+            }))},
+        }),
+        &[400],
+    )
+}
+
+fn get_check() -> Value {
+    api_operation(
+        json!({
+            "tags": ["checks"],
+            "operationId": "get_check",
+            "summary": "Get one check",
+            "description": format!("{CHECK_NOTE}\n\n{ROLE_NOTE_READ_ANY}"),
+            "parameters": [parameter("CheckId")],
+            "responses": {"200": json_response("The check.", schema("Check"))},
+        }),
+        &[404],
+    )
+}
+
+fn acknowledge_check() -> Value {
+    api_operation(
+        json!({
+            "tags": ["checks"],
+            "operationId": "acknowledge_check",
+            "summary": "Acknowledge a check's problem",
+            "description": "Acknowledges the check's current problem, as Icinga does: its later problem notifications are kept quiet until it clears — on any state change, or (`sticky`) only on recovery — or until `expires_ms`. The author is the token's name. A check that is OK/UP, or already acknowledged, answers `409`.\n\n```sh\ncurl -sS -X POST http://127.0.0.1:8080/api/v1/checks/acme-industrie:lyo-erp-db01:postgres/acknowledge \\\n  -H \"Authorization: Bearer $VIGIE_TOKEN\" -H 'Content-Type: application/json' \\\n  -d '{\"comment\": \"disk replaced tonight\", \"sticky\": true}'\n```\n\nRoles: `admin` and `operator`.",
+            "parameters": [parameter("CheckId")],
+            "requestBody": json_request("The acknowledgement.", json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "comment": {"type": "string", "default": ""},
+                    "sticky": {"type": "boolean", "default": false, "description": "Kept through other problem states until the check recovers."},
+                    "expires_ms": nullable("integer", "When it clears by itself; must be in the future."),
+                },
+            })),
+            "responses": {"200": json_response("The check, acknowledged.", schema("Check"))},
+        }),
+        &[400, 403, 404, 409],
+    )
+}
+
+fn schedule_check_downtime() -> Value {
+    api_operation(
+        json!({
+            "tags": ["checks"],
+            "operationId": "schedule_check_downtime",
+            "summary": "Schedule a downtime on a check",
+            "description": "A fixed downtime is active over `[start_ms, end_ms)`; with `duration_ms` it is flexible: it starts at the first problem within the window and lasts that long. While active, the check's notifications are kept quiet; a problem still there when it ends pages then. An empty window answers `409`.\n\nRoles: `admin` and `operator`.",
+            "parameters": [parameter("CheckId")],
+            "requestBody": json_request("The downtime.", json!({
+                "type": "object",
+                "required": ["end_ms"],
+                "additionalProperties": false,
+                "properties": {
+                    "comment": {"type": "string", "default": ""},
+                    "start_ms": nullable("integer", "When the window opens; now when absent."),
+                    "end_ms": epoch_ms("When the window closes."),
+                    "duration_ms": nullable("integer", "Makes it flexible: how long it lasts once triggered."),
+                },
+            })),
+            "responses": {"201": json_response("The check with its new downtime.", schema("Check"))},
+        }),
+        &[400, 403, 404, 409],
+    )
+}
+
 fn reload() -> Value {
     api_operation(
         json!({
             "tags": ["estate"],
             "operationId": "reload",
             "summary": "Reload the estate and the Sigma rules",
-            "description": "Reads the estate directory again, merges what was added through the API, and reads the Sigma rule directories (`--sigma-rules`) again; `SIGHUP` does the same. All or nothing: if the estate does not load or a rule directory or file cannot be read, the running estate and rules are kept and the answer is `400` with every problem in `details` (for the estate its file, line and field; for the rules the directory or file that cannot be read). A rule rejected on its own (a parse error, an unknown modifier, an unresolved correlation reference…) does not stop the reload: it is listed in `sigma.rejected` and the other rules go live.\n\nEvents already being evaluated finish with the rules they started with; the next ones meet the new rules. Correlation windows are kept when the correlation rules and the rules they refer to are unchanged; otherwise every window starts afresh.\n\nRoles: `admin` only.",
+            "description": "Reads the estate directory again, merges what was added through the API, reads the Sigma rule directories (`--sigma-rules`), the Sigma filters (`--sigma-filters`) and the logsource map (`--logsource-map`) again, and compiles the rules for the new estate's clients (a rule with `expand` placeholders once per client that gives them values); `SIGHUP` does the same. All or nothing: if the estate does not load, a rule or filter directory or file cannot be read, or the logsource map cannot be read or is invalid, the running estate and rules are kept and the answer is `400` with every problem in `details` (for the estate its file, line and field; for the rules the directory or file that cannot be read; for the map each problem with its line). A rule or filter rejected on its own (a parse error, an unknown modifier, an unresolved correlation or filter reference…) does not stop the reload: it is listed in `sigma.rejected` and the others go live. What is worth knowing but no error — a rule that does not run for some clients because they give no values for its placeholders, a filter directory named after no client — is listed once in `sigma_tuning.notices`.\n\nEvents already being evaluated finish with the rules they started with; the next ones meet the new rules. Correlation windows are kept when the correlation rules and the rules they refer to are unchanged; otherwise every window starts afresh.\n\nRoles: `admin` only.",
             "responses": {"200": {"description": "The new estate and rules are live.", "content": {"application/json": {"schema": {
                 "type": "object",
                 "required": ["reloaded", "version", "clients", "sigma"],
@@ -698,9 +804,29 @@ fn reload() -> Value {
                             })),
                         },
                     },
+                    "sigma_tuning": {
+                        "type": "object",
+                        "required": ["filters", "notices", "logsource_map_entries"],
+                        "properties": {
+                            "filters": {"type": "integer", "minimum": 0, "description": "Sigma filter documents now in use (`--sigma-filters`, and filter documents among the rules)."},
+                            "notices": array_of(json!({
+                                "type": "object",
+                                "required": ["path", "line", "rule", "notice"],
+                                "properties": {
+                                    "path": {"type": "string", "description": "The rule or filter file, or the filter directory."},
+                                    "line": {"type": ["integer", "null"], "minimum": 1},
+                                    "rule": {"type": ["string", "null"], "description": "The rule's or filter's id, when it has one."},
+                                    "notice": {"type": "string", "description": "What to know, e.g. the clients a rule does not run for."},
+                                },
+                            })),
+                            "logsource_map_entries": {"type": ["integer", "null"], "minimum": 0, "description": "Entries of the operator's logsource map, when one is configured."},
+                        },
+                    },
                 },
             }, "example": {"reloaded": true, "version": 2, "clients": 2, "sigma": {"loaded": 11, "rejected": [
                     {"path": "rules/local/smb_logon.yml", "line": 6, "rule": "0f3c5e2a-7d41-4b8e-9a6f-2c1d8e5b7a90", "reason": "search `selection`, field `Image|endwith`: unknown modifier `endwith`"},
+                ]}, "sigma_tuning": {"filters": 2, "logsource_map_entries": null, "notices": [
+                    {"path": "rules/local/admin_logon.yml", "line": 1, "rule": "5b0e7c1a-2f43-4d7e-8a19-3c6d2e9f0b14", "notice": "rule does not run for client `bellevue-clinic` (no `%Administrators%`)"},
                 ]}},
             }}}},
         }),
@@ -950,6 +1076,14 @@ fn parameters() -> Value {
             "schema": {"type": "string"},
             "example": "acme-industrie",
         },
+        "CheckId": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The check's id, `client:asset:check` (`host` for the host check).",
+            "schema": {"type": "string"},
+            "example": "acme-industrie:lyo-erp-db01:postgres",
+        },
         "ClientFilter": {
             "name": "client",
             "in": "query",
@@ -1110,6 +1244,9 @@ fn schemas() -> Value {
         }),
     );
     add("Asset", asset_schema());
+    add("CheckSpec", check_spec_schema());
+    add("CheckRule", check_rule_schema());
+    add("Check", check_schema());
     add("ListedAsset", listed_asset_schema());
     add("Dependency", dependency_schema());
     add("Team", team_schema());
@@ -1400,6 +1537,15 @@ fn client_schema() -> Value {
             "dependencies": {"type": "array", "items": schema("Dependency"), "default": []},
             "teams": {"type": "array", "items": schema("Team"), "default": []},
             "contacts": {"type": "array", "items": schema("Contact"), "default": []},
+            "check_rules": {"type": "array", "items": schema("CheckRule"), "default": [], "description": "Checks applied to the assets they match: one definition for all the Linux servers of a client."},
+            "detection": {
+                "type": "object",
+                "additionalProperties": false,
+                "description": "Detection settings. `placeholders`: values of the Sigma `expand` placeholders for this client's rules, by name without the `%` (`Administrators: [adm-jdupont]`). When not written, `Servers`, `Workstations` and `DomainControllers` are derived from the client's `host` assets (tags `workstation`, `domain-controller`). Used when the rules are compiled: at start-up and reload. Omitted when empty.",
+                "properties": {
+                    "placeholders": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}}, "default": {}},
+                },
+            },
         },
         "example": {
             "id": "acme-industrie",
@@ -1478,6 +1624,88 @@ fn asset_schema() -> Value {
                 "description": "Names it sends syslog under, compared case-insensitively; each names one asset within the client.",
             },
             "site": nullable("string", "The id of one of the client's sites."),
+            "host_check": {"allOf": [schema("CheckSpec")], "description": "The asset's host check (UP, DOWN, UNREACHABLE); absent, a matching `check_rules` entry may give one, else it has none."},
+            "checks": {"type": "array", "items": schema("CheckSpec"), "default": [], "description": "The asset's service checks; a name also given by a rule overrides the rule's."},
+        },
+    })
+}
+
+fn check_spec_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "A check as the estate writes it. `kind` picks the probe and the options it takes: `icmp` (`packets`; thresholds `rtt_ms`, `loss_percent`), `tcp` (`port`, `send`, `expect`; `connect_ms`), `http` (`url` with `$HOSTADDRESS$`/`$HOSTNAME$`, `method`, `status` such as `[200, 301-302]`, `body_regex`, `max_redirects`, `verify_tls`; `latency_ms`), `tls` (`port`, `server_name`; `days_left`, default warning `30:` critical `7:`), `dns` (`query`, `record_type`, `server`, `expect`; `latency_ms`), `plugin` (`command`, found in the Monitoring Plugins directories when named without a path, `args`, `env`), `passive` (`freshness`, `stale_state`). Thresholds are Monitoring Plugins ranges: `thresholds: {rtt_ms: {warning: \"100\", critical: \"500\"}}`. A check that does not read (unknown kind, bad range…) is left out of an estate file and reported with its file, line and field; through the API it is refused.",
+        "required": ["kind"],
+        "properties": {
+            "name": {"type": "string", "description": "A slug, unique on the asset; required for service checks, absent (or `host`) for a host check."},
+            "kind": {"type": "string", "enum": ["icmp", "tcp", "http", "tls", "dns", "plugin", "passive"]},
+            "interval": {"allOf": [schema("Duration")], "default": "5m"},
+            "retry_interval": {"allOf": [schema("Duration")], "default": "1m", "description": "Between attempts while the problem is soft; the interval when that is shorter."},
+            "max_check_attempts": {"type": "integer", "minimum": 1, "maximum": 100, "default": 3},
+            "timeout": {"allOf": [schema("Duration")], "default": "10s"},
+            "thresholds": {"type": "object", "additionalProperties": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {"warning": {"type": ["string", "number"]}, "critical": {"type": ["string", "number"]}},
+            }},
+        },
+        "example": {"name": "postgres", "kind": "tcp", "port": 5432, "interval": "1m", "thresholds": {"connect_ms": {"warning": "200", "critical": "1000"}}},
+    })
+}
+
+fn check_rule_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "Checks given to every asset of the client that `match` selects: those carrying every tag listed and, when kinds are listed, of one of them.",
+        "additionalProperties": false,
+        "properties": {
+            "match": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "tags": {"type": "array", "items": {"type": "string"}, "default": []},
+                    "kinds": {"type": "array", "items": schema("AssetKind"), "default": []},
+                },
+            },
+            "host_check": schema("CheckSpec"),
+            "checks": {"type": "array", "items": schema("CheckSpec"), "default": []},
+        },
+        "example": {"match": {"tags": ["linux"], "kinds": ["host"]}, "host_check": {"kind": "icmp"}, "checks": [{"name": "ssh", "kind": "tcp", "port": 22}]},
+    })
+}
+
+fn check_schema() -> Value {
+    let state = json!({"type": "string", "enum": ["OK", "WARNING", "CRITICAL", "UNKNOWN", "UP", "DOWN", "UNREACHABLE"]});
+    json!({
+        "type": "object",
+        "description": "A check and its state as last written by the supervision runtime.",
+        "required": ["id", "client", "asset", "check", "kind", "probe", "state", "state_type", "attempt", "max_check_attempts", "last_hard_state", "output", "long_output", "perfdata", "last_check_ms", "next_check_ms", "in_downtime", "downtimes", "acknowledgement", "flapping", "updated_ms"],
+        "properties": {
+            "id": {"type": "string", "description": "`client:asset:check`."},
+            "client": {"type": "string"},
+            "asset": {"type": "string"},
+            "check": {"type": "string", "description": "The check's name; `host` for the host check."},
+            "kind": {"type": "string", "enum": ["host", "service"]},
+            "probe": {"type": "string", "enum": ["icmp", "tcp", "http", "tls", "dns", "plugin", "passive"]},
+            "state": state,
+            "state_type": {"type": "string", "enum": ["SOFT", "HARD"]},
+            "attempt": {"type": "integer", "description": "1 to `max_check_attempts`."},
+            "max_check_attempts": {"type": "integer"},
+            "last_hard_state": state,
+            "output": {"type": "string", "description": "The first line of the last result."},
+            "long_output": {"type": "string"},
+            "perfdata": {"type": "string"},
+            "last_check_ms": nullable("integer", "When it last ran; null before its first run."),
+            "next_check_ms": nullable("integer", "When it runs next."),
+            "last_state_change_ms": nullable("integer", "When its state last changed."),
+            "last_hard_state_change_ms": nullable("integer", "When its hard state last changed."),
+            "check_interval_ms": {"type": "integer"},
+            "retry_interval_ms": {"type": "integer"},
+            "flapping": {"type": "boolean"},
+            "flapping_percent": {"type": "number"},
+            "acknowledgement": {"type": ["object", "null"], "description": "`author`, `comment`, `sticky`, `set_ms`, `expires_ms`."},
+            "in_downtime": {"type": "boolean"},
+            "downtimes": {"type": "array", "items": {"type": "object"}, "description": "Each with `id`, `author`, `comment`, `start_ms`, `end_ms`, `kind` (`fixed`, or `flexible` with `duration_ms`) and `started_ms` once active."},
+            "updated_ms": epoch_ms("When this state was written."),
         },
     })
 }

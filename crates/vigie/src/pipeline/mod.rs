@@ -159,6 +159,12 @@ enum Job {
         command: IncidentCommand,
         reply: oneshot::Sender<Result<Vec<Effect>, PipelineError>>,
     },
+    /// What the supervision runtime concluded from a round of check results: signals of hard
+    /// problems and resolutions of recovered alerts, applied in order.
+    Supervision {
+        commands: Vec<IncidentCommand>,
+        reply: oneshot::Sender<Result<(), PipelineError>>,
+    },
     Tick,
 }
 
@@ -343,6 +349,21 @@ impl Pipeline {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job::Command { command, reply })
+            .await
+            .map_err(|_| PipelineError::Stopped)?;
+        answer.await.map_err(|_| PipelineError::Stopped)?
+    }
+
+    /// Applies the supervision runtime's signals and alert resolutions (`Signal` and
+    /// `ResolveAlert` commands) in order, in one group commit; answers once committed. A
+    /// command the book refuses is logged and the others still apply.
+    pub async fn supervise(&self, commands: Vec<IncidentCommand>) -> Result<(), PipelineError> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Supervision { commands, reply })
             .await
             .map_err(|_| PipelineError::Stopped)?;
         answer.await.map_err(|_| PipelineError::Stopped)?
@@ -563,6 +584,7 @@ impl Writer {
         let mut effects = Vec::new();
         let mut ingest_replies = Vec::new();
         let mut command_replies = Vec::new();
+        let mut supervision_replies = Vec::new();
         let mut syslog_events = 0u64;
         let mut http_events = 0u64;
         for job in jobs {
@@ -624,6 +646,22 @@ impl Writer {
                     }
                     Err(error) => command_replies.push((reply, Err(PipelineError::Command(error)))),
                 },
+                Job::Supervision { commands, reply } => {
+                    for command in commands {
+                        if matches!(command, IncidentCommand::Signal(_)) {
+                            self.metrics
+                                .alerts_signalled
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        match self.book.apply(command, now) {
+                            Ok(out) => effects.extend(out),
+                            Err(error) => {
+                                tracing::error!(%error, "supervision command refused by the incident book")
+                            }
+                        }
+                    }
+                    supervision_replies.push(reply);
+                }
                 Job::Tick => {
                     // Correlations checked when their window closes fire on the tick.
                     for matched in self.correlation.advance(now) {
@@ -686,6 +724,9 @@ impl Writer {
                 for (reply, result) in command_replies {
                     let _ = reply.send(result);
                 }
+                for reply in supervision_replies {
+                    let _ = reply.send(Ok(()));
+                }
             }
             Err(error) => {
                 let message = format!("{error:#}");
@@ -696,6 +737,9 @@ impl Writer {
                     }
                 }
                 for (reply, _) in command_replies {
+                    let _ = reply.send(Err(PipelineError::Store(message.clone())));
+                }
+                for reply in supervision_replies {
                     let _ = reply.send(Err(PipelineError::Store(message.clone())));
                 }
                 self.recover().await;

@@ -1,42 +1,233 @@
-//! Detection rules on disk: reading a directory of Sigma files and reporting what loads.
-//! The parsing and the evaluation live in `vigie_core::rule`.
+//! Detection rules on disk: reading directories of Sigma rules and filters and the operator's
+//! logsource map (`read_detection`), compiling them for the clients of an estate
+//! (`compile_detection`), and reporting what loads (`vigie rules check`). The parsing and the
+//! evaluation live in `vigie_core::rule`.
+//!
+//! A filters directory (`--sigma-filters DIR`): the files directly in `DIR` tune every
+//! client's events; those below `DIR/<client-id>/` that client's only. A directory named after
+//! no client of the estate is reported, and its filters are not applied.
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use vigie_core::estate::Estate;
 use vigie_core::rule::logsource::LogsourceMap;
-use vigie_core::rule::sigma::{RuleSet, load_rules};
+use vigie_core::rule::sigma::{
+    ClientPlaceholders, FilterFile, Notice, RuleSet, load_rules, load_rules_per_client,
+};
 
 /// Every `*.yml` and `*.yaml` file below `dir`, in path order, as `(path, text)`.
 pub fn read_rule_dir(dir: &Path) -> Result<Vec<(String, String)>> {
     crate::config::read_yaml_dir(dir, "rule directory")
 }
 
-/// Loads a directory of rules and renders the report `vigie rules check` prints: one line per
-/// rejected rule with its place and reason, then `N rules loaded, M rejected` (correlation
-/// rules included).
-pub fn check_rules(dir: &Path) -> Result<(RuleSet, String)> {
-    let files = read_rule_dir(dir)?;
-    let set = load_rules(&files, &HashMap::new());
+/// Where detection is read from: Sigma rule directories, a directory of filters, and the
+/// operator's logsource map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetectionSources {
+    pub rules: Vec<PathBuf>,
+    pub filters: Option<PathBuf>,
+    pub logsource_map: Option<PathBuf>,
+}
+
+/// What `DetectionSources` name, read from disk and not yet compiled.
+pub struct DetectionFiles {
+    pub rules: Vec<(String, String)>,
+    pub filters_dir: Option<PathBuf>,
+    pub filters: Vec<FilterFile>,
+    /// The operator's map before the built-in one, and how many entries the operator's file has.
+    pub logsource_map: Option<(Arc<LogsourceMap>, usize)>,
+}
+
+/// Reads every file `sources` name. Fails as a whole when a directory, a file or the
+/// logsource map cannot be read, or the map is invalid; a rule or filter that does not
+/// parse is not a failure here (`compile_detection` reports it).
+pub fn read_detection(sources: &DetectionSources) -> Result<DetectionFiles> {
+    let mut rules = Vec::new();
+    for dir in &sources.rules {
+        rules.extend(read_rule_dir(dir)?);
+    }
+    let filters = match &sources.filters {
+        Some(dir) => read_filter_dir(dir)?,
+        None => Vec::new(),
+    };
+    let logsource_map = match &sources.logsource_map {
+        Some(path) => {
+            let (map, entries) = read_logsource_map(path)?;
+            Some((Arc::new(map), entries))
+        }
+        None => None,
+    };
+    Ok(DetectionFiles {
+        rules,
+        filters_dir: sources.filters.clone(),
+        filters,
+        logsource_map,
+    })
+}
+
+/// The filter files of a filters directory: those directly in `dir` for every client, those
+/// below `dir/<client-id>/` for that client, in path order.
+pub fn read_filter_dir(dir: &Path) -> Result<Vec<FilterFile>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read filter directory {}", dir.display()))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot read filter directory {}", dir.display()))?
+            .path();
+        paths.push(path);
+    }
+    paths.sort();
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let client = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .with_context(|| format!("filter directory {}: not a client id", path.display()))?
+                .to_owned();
+            for (file, text) in crate::config::read_yaml_dir(&path, "filter directory")? {
+                files.push(FilterFile {
+                    path: file,
+                    text,
+                    client: Some(client.clone()),
+                });
+            }
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            files.push(FilterFile {
+                path: path.display().to_string(),
+                text,
+                client: None,
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// Compiles what was read for the clients of `estate`: a rule with `expand` placeholders once
+/// per client that gives it values (`Client::placeholders`), each client's filters for that
+/// client. Without an estate (`vigie rules check` without `--estate`) no client gives values
+/// and every filter directory is taken at its word. A filter directory named after no client
+/// of the estate is reported once, in `notices`, and its filters are left out.
+pub fn compile_detection(files: DetectionFiles, estate: Option<&Estate>) -> RuleSet {
+    let clients: ClientPlaceholders = estate.map(Estate::placeholders).unwrap_or_default();
+    let mut unknown: Vec<String> = Vec::new();
+    let filters: Vec<FilterFile> = files
+        .filters
+        .into_iter()
+        .filter(|file| match (&file.client, estate) {
+            (Some(client), Some(estate)) if estate.client(client).is_none() => {
+                if !unknown.contains(client) {
+                    unknown.push(client.clone());
+                }
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let mut set = load_rules_per_client(&files.rules, &filters, &clients);
+    for client in unknown {
+        let path = match &files.filters_dir {
+            Some(dir) => dir.join(&client).display().to_string(),
+            None => client.clone(),
+        };
+        set.notices.push(Notice {
+            path,
+            line: None,
+            rule_id: None,
+            message: format!(
+                "no client `{client}` in the estate: the filters of this directory are not applied"
+            ),
+        });
+    }
+    set.logsource_map = files.logsource_map.map(|(map, _)| map);
+    set
+}
+
+/// `path:line: rule id: reason`, as `vigie rules check` and the logs print a problem.
+fn located(path: &str, line: Option<usize>, rule_id: Option<&str>, text: &str) -> String {
+    let line = line.map(|l| format!(":{l}")).unwrap_or_default();
+    let id = rule_id.map(|id| format!(" rule {id}:")).unwrap_or_default();
+    format!("{path}{line}:{id} {text}")
+}
+
+/// Loads a directory of rules (with, optionally, a filters directory and the estate whose
+/// clients give placeholder values) and renders the report `vigie rules check` prints: one
+/// line per rejected rule or filter with its place and reason, one per notice (a rule that
+/// does not run for some clients…), then `N rules loaded, M rejected` (correlation rules
+/// included), with `, F filters` when filters were read.
+pub fn check_rules(
+    dir: &Path,
+    filters: Option<&Path>,
+    estate: Option<&Path>,
+) -> Result<(RuleSet, String)> {
+    let files = read_detection(&DetectionSources {
+        rules: vec![dir.to_path_buf()],
+        filters: filters.map(Path::to_path_buf),
+        logsource_map: None,
+    })?;
+    let estate = match estate {
+        Some(estate_dir) => {
+            let estate_files = crate::estate::read_estate_dir(estate_dir)?;
+            let estate = vigie_core::estate::load_estate(&estate_files).map_err(|problems| {
+                let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+                anyhow::anyhow!(
+                    "the estate {} does not load:\n{}",
+                    estate_dir.display(),
+                    listed.join("\n")
+                )
+            })?;
+            Some(estate)
+        }
+        None => None,
+    };
+    let set = compile_detection(files, estate.as_ref());
     let mut report = String::new();
     for rejection in &set.rejected {
-        let line = rejection.line.map(|l| format!(":{l}")).unwrap_or_default();
-        let id = rejection
-            .rule_id
-            .as_deref()
-            .map(|id| format!(" rule {id}:"))
-            .unwrap_or_default();
-        let _ = writeln!(report, "{}{line}:{id} {}", rejection.path, rejection.reason);
+        let _ = writeln!(
+            report,
+            "{}",
+            located(
+                &rejection.path,
+                rejection.line,
+                rejection.rule_id.as_deref(),
+                &rejection.reason
+            )
+        );
+    }
+    for notice in &set.notices {
+        let _ = writeln!(
+            report,
+            "{}",
+            located(
+                &notice.path,
+                notice.line,
+                notice.rule_id.as_deref(),
+                &format!("notice: {}", notice.message)
+            )
+        );
     }
     // Correlation rules count as rules: they are loaded (or rejected) like the others.
-    let loaded = set.rules.len() + set.correlations.len();
-    let _ = writeln!(
+    let _ = write!(
         report,
-        "{loaded} rules loaded, {} rejected",
+        "{} rules loaded, {} rejected",
+        set.loaded(),
         set.rejected.len()
     );
+    let filter_count = set.filter_count();
+    if filter_count > 0 || filters.is_some() {
+        let _ = write!(report, ", {filter_count} filters");
+    }
+    report.push('\n');
     Ok((set, report))
 }
 

@@ -15,12 +15,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "checks",
+        sqlite: include_str!("migrations/sqlite/0002_checks.sql"),
+        postgres: include_str!("migrations/postgres/0002_checks.sql"),
+    },
+];
 
 /// Applies every migration newer than the database's version; returns how many ran.
 pub async fn run(pool: &AnyPool, engine: Engine) -> Result<usize> {

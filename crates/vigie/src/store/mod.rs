@@ -10,6 +10,7 @@
 //!   (sqlx's `Any` driver with `$N` placeholders works on both); they differ in connection
 //!   set-up and in their migration files.
 
+mod checks;
 mod migrate;
 mod rows;
 pub mod scratch;
@@ -25,6 +26,7 @@ use vigie_core::incident::model::{
     Alert, AlertStatus, Incident, IncidentStatus, Priority, TimelineEntry,
 };
 
+pub use checks::{CheckFilter, CheckRecord};
 pub use rows::{Change, TokenRecord};
 
 /// Which engine a `Store` talks to.

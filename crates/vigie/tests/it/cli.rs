@@ -249,3 +249,169 @@ fn the_rule_packs_own_tests_pass_and_a_wrong_expectation_fails() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A rule pack, filters for every client and for one, and an estate whose clients give
+/// placeholder values (or not): what `vigie rules check` and `vigie serve` say of them.
+fn tuning_case() -> std::path::PathBuf {
+    let dir = scratch::scratch_dir("vigie_tuning_cli");
+    let write = |path: &str, text: &str| {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "rules/admin_logon.yml",
+        "title: Administrator logon\nid: admin-logon\nlogsource: {category: test}\n\
+         detection:\n  selection:\n    TargetUserName|expand: '%Administrators%'\n  condition: selection\n",
+    );
+    write(
+        "rules/remote_shell.yml",
+        "title: Remote shell opened\nid: remote-shell\nlogsource: {category: test}\n\
+         detection:\n  selection:\n    message|contains: remote shell\n  condition: selection\n\
+         ---\ntitle: Lab hosts are noise\nlogsource: {category: test}\n\
+         filter:\n  rules: any\n  lab:\n    WorkstationName|startswith: lab-\n  condition: not lab\n",
+    );
+    let jump = "title: Jump host\nlogsource: {category: test}\n\
+         filter:\n  rules: [remote-shell]\n  jump:\n    WorkstationName: JUMP01\n  condition: not jump\n";
+    write("filters/alpha/jump.yml", jump);
+    write("filters/nobody/jump.yml", jump);
+    write(
+        "estate/alpha.yaml",
+        "id: alpha\nname: Alpha\ndetection:\n  placeholders:\n    Administrators: [adm-alpha]\n",
+    );
+    write("estate/beta.yaml", "id: beta\nname: Beta\n");
+    write(
+        "logsources.yaml",
+        "mappings:\n  - when: {kind: waf}\n    product: acme_waf\n",
+    );
+    dir
+}
+
+#[test]
+fn rules_check_loads_filters_and_says_which_clients_a_rule_does_not_run_for() {
+    let dir = tuning_case();
+    let output = vigie()
+        .args(["rules", "check"])
+        .arg(dir.join("rules"))
+        .arg("--filters")
+        .arg(dir.join("filters"))
+        .arg("--estate")
+        .arg(dir.join("estate"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "notices are no failure: {stdout}");
+    let rule = dir.join("rules/admin_logon.yml").display().to_string();
+    let nobody = dir.join("filters/nobody").display().to_string();
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "{rule}:1: rule admin-logon: notice: rule does not run for client `beta` (no `%Administrators%`)"
+            ),
+            format!(
+                "{nobody}: notice: no client `nobody` in the estate: the filters of this directory are not applied"
+            ),
+            "2 rules loaded, 0 rejected, 2 filters".to_owned(),
+        ]
+    );
+
+    // Without an estate, no client gives values, and every filter directory is taken as is.
+    let output = vigie()
+        .args(["rules", "check"])
+        .arg(dir.join("rules"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "{rule}:1: rule admin-logon: notice: rule runs for no client: no client gives values for `%Administrators%`"
+            ),
+            "2 rules loaded, 0 rejected, 1 filters".to_owned(),
+        ]
+    );
+
+    // A filter naming a rule nobody has is a failure, with its file and line.
+    std::fs::write(
+        dir.join("filters/alpha/typo.yml"),
+        "title: Typo\nid: mf-typo\nlogsource: {category: test}\nfilter:\n  rules: [remote-shel]\n  s:\n    a: b\n  condition: not s\n",
+    )
+    .unwrap();
+    let output = vigie()
+        .args(["rules", "check"])
+        .arg(dir.join("rules"))
+        .arg("--filters")
+        .arg(dir.join("filters"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!output.status.success(), "{stdout}");
+    let typo = dir.join("filters/alpha/typo.yml").display().to_string();
+    assert!(
+        stdout.contains(&format!(
+            "{typo}:1: rule mf-typo: filter: references unknown rule `remote-shel`"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("2 rules loaded, 1 rejected, 3 filters"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn serve_reads_filters_and_the_logsource_map_from_its_config_and_says_so() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tuning_case();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.join("vigie.yaml"),
+        format!(
+            "listen: 127.0.0.1:{port}\ndata_dir: data\nestate: estate\nsigma_rules: [rules]\n\
+             sigma_filters: filters\nlogsource_map: logsources.yaml\nsyslog: {{enabled: false}}\n"
+        ),
+    )
+    .unwrap();
+    let mut child = vigie()
+        .arg("serve")
+        .arg("--config")
+        .arg(dir.join("vigie.yaml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("admin token");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let map = dir.join("logsources.yaml").display().to_string();
+    assert!(
+        printed.contains(&"  sigma:  2 rules loaded, 0 rejected, 2 filters, 2 notices (each logged with its reason)".to_owned()),
+        "{printed:#?}"
+    );
+    assert!(
+        printed.contains(&format!("  logsource map: 1 entries from {map}")),
+        "{printed:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

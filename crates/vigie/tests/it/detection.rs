@@ -411,3 +411,446 @@ mod sigma_reload {
         let _ = std::fs::remove_dir_all(&data);
     }
 }
+
+/// Per-client tuning in the running server: a rule with `%Administrators%|expand` compiled per
+/// client from the estate's `detection.placeholders`, filters of `--sigma-filters DIR` and
+/// `DIR/<client-id>/`, the operator's logsource map, and reloads of all of them.
+mod per_client_tuning {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+    use vigie::server::{DetectionOptions, ServeOptions, Server, start_with};
+    use vigie::store::scratch;
+
+    const ADMIN_LOGON: &str = "title: Administrator logon\nid: admin-logon\nauthor: Vigie tests\nlevel: high\n\
+        logsource: {category: test}\n\
+        detection:\n  selection:\n    message|contains: logon\n    TargetUserName|expand: '%Administrators%'\n  condition: selection\n";
+    const REMOTE_SHELL: &str = "title: Remote shell opened\nid: remote-shell\nauthor: Vigie tests\nlevel: high\n\
+        logsource: {category: test}\n\
+        detection:\n  selection:\n    message|contains: remote shell\n  condition: selection\n";
+
+    fn jump_filter(host: &str) -> String {
+        format!(
+            "title: Remote shells from the jump host are the admins' work\nid: mf-alpha-jump\n\
+             logsource: {{category: test}}\n\
+             filter:\n  rules: [remote-shell]\n  jump:\n    WorkstationName: {host}\n  condition: not jump\n"
+        )
+    }
+
+    fn client(id: &str, admins: Option<&str>) -> String {
+        let assets: String = (1..=6)
+            .map(|i| format!("  - {{ id: {id}-srv{i}, kind: host }}\n"))
+            .collect();
+        let detection = admins
+            .map(|admins| format!("detection:\n  placeholders:\n    Administrators: [{admins}]\n"))
+            .unwrap_or_default();
+        format!("id: {id}\nname: {id}\nassets:\n{assets}{detection}")
+    }
+
+    struct Tuned {
+        server: Server,
+        http: reqwest::Client,
+        root: PathBuf,
+    }
+
+    impl Tuned {
+        /// A server over clients `alpha` and `beta` (each with its administrators) and
+        /// `gamma` (none), the two rules above, and `filters` written under `filters/`.
+        async fn start(filters: &[(&str, String)], logsource_map: Option<&str>) -> Tuned {
+            let root = scratch::scratch_dir("vigie_tuning");
+            let write = |path: &str, text: &str| {
+                let path = root.join(path);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap();
+            };
+            write(
+                "estate/alpha.yaml",
+                &client("alpha", Some("adm-alpha, root-alpha")),
+            );
+            write("estate/beta.yaml", &client("beta", Some("adm-beta")));
+            write("estate/gamma.yaml", &client("gamma", None));
+            write("rules/admin_logon.yml", ADMIN_LOGON);
+            write("rules/remote_shell.yml", REMOTE_SHELL);
+            std::fs::create_dir_all(root.join("filters")).unwrap();
+            for (path, text) in filters {
+                write(&format!("filters/{path}"), text);
+            }
+            if let Some(map) = logsource_map {
+                write("logsources.yaml", map);
+            }
+            let server = start_with(
+                ServeOptions {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    data_dir: root.join("data"),
+                    database: None,
+                    estate_dir: root.join("estate"),
+                    alert_rules: None,
+                    syslog_udp: None,
+                    syslog_tcp: None,
+                    max_queued_events: 5_000,
+                    sigma_rules: vec![root.join("rules")],
+                },
+                DetectionOptions {
+                    sigma_filters: Some(root.join("filters")),
+                    logsource_map: logsource_map.map(|_| root.join("logsources.yaml")),
+                },
+            )
+            .await
+            .expect("the server starts");
+            Tuned {
+                server,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap(),
+                root,
+            }
+        }
+
+        fn path(&self, path: &str) -> PathBuf {
+            self.root.join(path)
+        }
+
+        async fn send(
+            &self,
+            method: reqwest::Method,
+            path: &str,
+            body: Option<Value>,
+        ) -> (StatusCode, Value) {
+            let mut request = self
+                .http
+                .request(method, format!("{}{path}", self.server.url()))
+                .bearer_auth(&self.server.admin_token);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.unwrap();
+            (
+                response.status(),
+                response.json().await.unwrap_or(Value::Null),
+            )
+        }
+
+        async fn reload(&self) -> (StatusCode, Value) {
+            self.send(reqwest::Method::POST, "/api/v1/reload", Some(json!({})))
+                .await
+        }
+
+        /// Sends one event of `client` on `asset` and returns the titles of the alerts on
+        /// that asset.
+        async fn alerts_for(&self, client: &str, asset: &str, event: Value) -> Vec<String> {
+            let mut event = event;
+            event["client"] = json!(client);
+            event["asset"] = json!(asset);
+            let (status, body) = self
+                .send(
+                    reqwest::Method::POST,
+                    "/api/v1/events",
+                    Some(json!([event])),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let (_, alerts) = self
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/alerts?client={client}"),
+                    None,
+                )
+                .await;
+            let mut titles: Vec<String> = alerts["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["asset"] == asset)
+                .map(|a| a["title"].as_str().unwrap().to_owned())
+                .collect();
+            titles.sort();
+            titles
+        }
+
+        async fn stop(self) {
+            self.server.shutdown().await.unwrap();
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    fn logon(user: &str) -> Value {
+        json!({"message": "logon of an account", "TargetUserName": user})
+    }
+
+    fn shell(from: &str) -> Value {
+        json!({"message": "remote shell opened", "WorkstationName": from})
+    }
+
+    fn notices(answer: &Value) -> Vec<String> {
+        answer["sigma_tuning"]["notices"]
+            .as_array()
+            .unwrap_or_else(|| panic!("notices in {answer}"))
+            .iter()
+            .map(|n| n["notice"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn each_clients_administrators_trigger_on_that_clients_events_only() {
+        let tuned = Tuned::start(&[], None).await;
+        assert_eq!(
+            tuned.server.sigma_loaded, 2,
+            "the per-client rule counts once"
+        );
+        assert_eq!(
+            tuned.server.sigma_notices, 1,
+            "gamma gives no administrators"
+        );
+
+        assert_eq!(
+            tuned
+                .alerts_for("alpha", "alpha-srv1", logon("ROOT-alpha"))
+                .await,
+            vec!["Administrator logon"]
+        );
+        assert_eq!(
+            tuned
+                .alerts_for("beta", "beta-srv1", logon("adm-beta"))
+                .await,
+            vec!["Administrator logon"]
+        );
+        assert_eq!(
+            tuned
+                .alerts_for("alpha", "alpha-srv2", logon("adm-beta"))
+                .await,
+            Vec::<String>::new(),
+            "beta's administrator is nobody at alpha"
+        );
+        assert_eq!(
+            tuned
+                .alerts_for("beta", "beta-srv2", logon("adm-alpha"))
+                .await,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            tuned
+                .alerts_for("gamma", "gamma-srv1", logon("adm-alpha"))
+                .await,
+            Vec::<String>::new(),
+            "the rule does not run for a client without administrators"
+        );
+
+        // The reload answer says so, once; giving gamma administrators makes it run there.
+        let (status, answer) = tuned.reload().await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            notices(&answer),
+            ["rule does not run for client `gamma` (no `%Administrators%`)"]
+        );
+        assert_eq!(answer["sigma_tuning"]["notices"][0]["rule"], "admin-logon");
+        std::fs::write(
+            tuned.path("estate/gamma.yaml"),
+            client("gamma", Some("adm-gamma")),
+        )
+        .unwrap();
+        let (status, answer) = tuned.reload().await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(notices(&answer), Vec::<String>::new());
+        assert_eq!(answer["sigma"]["loaded"], 2);
+        assert_eq!(
+            tuned
+                .alerts_for("gamma", "gamma-srv2", logon("adm-gamma"))
+                .await,
+            vec!["Administrator logon"]
+        );
+
+        // A bad placeholder is an estate problem: the reload is refused and nothing changes.
+        std::fs::write(
+            tuned.path("estate/gamma.yaml"),
+            format!("{}    Servers: ['']\n", client("gamma", Some("adm-gamma"))),
+        )
+        .unwrap();
+        let (status, answer) = tuned.reload().await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(
+            answer["error"]["details"].to_string().contains(
+                "gamma.yaml:13: field `detection.placeholders.Servers[0]`: must not be empty"
+            ),
+            "{answer}"
+        );
+        assert_eq!(
+            tuned
+                .alerts_for("gamma", "gamma-srv3", logon("adm-gamma"))
+                .await,
+            vec!["Administrator logon"],
+            "the running rules are kept"
+        );
+        tuned.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_client_filter_suppresses_its_false_positive_and_reloads_with_its_changes() {
+        let tuned = Tuned::start(
+            &[
+                ("alpha/jump_host.yml", jump_filter("JUMP01")),
+                ("delta/anything.yml", jump_filter("X")),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            tuned.server.sigma_filters, 1,
+            "delta is no client: its filters are left out"
+        );
+
+        assert_eq!(
+            tuned
+                .alerts_for("alpha", "alpha-srv1", shell("jump01"))
+                .await,
+            Vec::<String>::new(),
+            "alpha's admins working from their jump host are no alert"
+        );
+        assert_eq!(
+            tuned.alerts_for("beta", "beta-srv1", shell("JUMP01")).await,
+            vec!["Remote shell opened"],
+            "the same event from beta still alerts"
+        );
+        assert_eq!(
+            tuned
+                .alerts_for("alpha", "alpha-srv2", shell("WKS-042"))
+                .await,
+            vec!["Remote shell opened"],
+            "what the filter does not describe still alerts at alpha"
+        );
+
+        // The jump host changed: the filter is edited and reloaded.
+        std::fs::write(
+            tuned.path("filters/alpha/jump_host.yml"),
+            jump_filter("JUMP02"),
+        )
+        .unwrap();
+        let (status, answer) = tuned.reload().await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["sigma_tuning"]["filters"], 1, "{answer}");
+        let notices = notices(&answer);
+        assert!(
+            notices.iter().any(|n| n
+                == "no client `delta` in the estate: the filters of this directory are not applied"),
+            "{answer}"
+        );
+        assert_eq!(
+            tuned
+                .alerts_for("alpha", "alpha-srv3", shell("JUMP01"))
+                .await,
+            vec!["Remote shell opened"],
+            "the old jump host is no longer excused"
+        );
+        assert_eq!(
+            tuned
+                .alerts_for("alpha", "alpha-srv4", shell("JUMP02"))
+                .await,
+            Vec::<String>::new()
+        );
+
+        // A filter for every client, and one that names a rule nobody has.
+        std::fs::write(
+            tuned.path("filters/everyone.yml"),
+            "title: Lab\nlogsource: {category: test}\nfilter:\n  rules: any\n  lab:\n    WorkstationName|startswith: lab-\n  condition: not lab\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tuned.path("filters/alpha/typo.yml"),
+            "title: Typo\nid: mf-typo\nlogsource: {category: test}\nfilter:\n  rules: [remote-shel]\n  s:\n    a: b\n  condition: not s\n",
+        )
+        .unwrap();
+        let (status, answer) = tuned.reload().await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["sigma_tuning"]["filters"], 2, "{answer}");
+        let rejected = answer["sigma"]["rejected"].as_array().unwrap();
+        assert_eq!(rejected.len(), 1, "{answer}");
+        assert_eq!(rejected[0]["rule"], "mf-typo");
+        assert_eq!(
+            rejected[0]["reason"],
+            "filter: references unknown rule `remote-shel`"
+        );
+        assert_eq!(
+            tuned.alerts_for("beta", "beta-srv2", shell("LAB-7")).await,
+            Vec::<String>::new()
+        );
+
+        // An unreadable filter directory refuses the reload; the running filters stay.
+        std::fs::remove_dir_all(tuned.path("filters")).unwrap();
+        let (status, answer) = tuned.reload().await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(
+            answer["error"]["details"].to_string().contains("filters"),
+            "{answer}"
+        );
+        assert_eq!(
+            tuned
+                .alerts_for("alpha", "alpha-srv5", shell("JUMP02"))
+                .await,
+            Vec::<String>::new(),
+            "the running filters are kept"
+        );
+        tuned.stop().await;
+    }
+
+    const WAF_RULE: &str = "title: WAF blocked a request\nid: waf-blocked\nlevel: medium\n\
+        logsource: {product: acme_waf}\n\
+        detection:\n  selection:\n    message|contains: blocked\n  condition: selection\n";
+    const WINDOWS_RULE: &str = "title: Something blocked on Windows\nid: windows-blocked\nlevel: medium\n\
+        logsource: {product: windows}\n\
+        detection:\n  selection:\n    message|contains: blocked\n  condition: selection\n";
+
+    #[tokio::test]
+    async fn the_operators_logsource_map_routes_events_and_is_re_read_on_reload() {
+        let tuned = Tuned::start(
+            &[],
+            Some("mappings:\n  - when: {kind: waf}\n    product: acme_waf\n"),
+        )
+        .await;
+        assert_eq!(tuned.server.logsource_map_entries, Some(1));
+        std::fs::write(tuned.path("rules/waf.yml"), WAF_RULE).unwrap();
+        std::fs::write(tuned.path("rules/windows.yml"), WINDOWS_RULE).unwrap();
+        let (status, answer) = tuned.reload().await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["sigma_tuning"]["logsource_map_entries"], 1);
+        let waf = json!({"kind": "waf", "message": "request blocked"});
+        assert_eq!(
+            tuned.alerts_for("beta", "beta-srv1", waf.clone()).await,
+            vec!["WAF blocked a request"],
+            "the map makes the event a WAF's: the Windows rule is not tested on it"
+        );
+
+        // A map that does not read refuses the reload, like an unreadable rule directory.
+        let map = tuned.path("logsources.yaml");
+        std::fs::write(
+            &map,
+            "mappings:\n  - when: {kind|regex: waf}\n    product: acme_waf\n",
+        )
+        .unwrap();
+        let (status, answer) = tuned.reload().await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(
+            answer["error"]["details"]
+                .to_string()
+                .contains("logsources.yaml:2"),
+            "{answer}"
+        );
+        assert_eq!(
+            tuned.alerts_for("beta", "beta-srv2", waf.clone()).await,
+            vec!["WAF blocked a request"],
+            "the running map is kept"
+        );
+
+        // Without the entry, nothing says the event is a WAF's: both rules are tested.
+        std::fs::write(&map, "# no entries\n").unwrap();
+        let (status, answer) = tuned.reload().await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["sigma_tuning"]["logsource_map_entries"], 0);
+        assert_eq!(
+            tuned.alerts_for("beta", "beta-srv3", waf).await,
+            vec!["Something blocked on Windows", "WAF blocked a request"]
+        );
+        tuned.stop().await;
+    }
+}

@@ -10,5 +10,7 @@ mod hunt;
 mod incidents;
 mod ingest;
 mod isolation;
+mod probes;
 mod stream;
+mod supervision;
 mod syslog;

@@ -1,28 +1,40 @@
 //! Sigma v2.1 detection rules: parsing (`parse`, `condition`), value modifiers (`modifier`,
-//! `pattern`), compilation and evaluation (`eval`), and the loader that turns rule files into a
-//! `RuleSet` (detection rules and the correlation rules that reference them). Invariant: a rule
-//! is either compiled with every feature it uses supported, or rejected with a reason; nothing is
-//! silently dropped.
+//! `pattern`), compilation and evaluation (`eval`), filters (`filter`), and the loader that
+//! turns rule files into a `RuleSet` (detection rules, the correlation rules that reference
+//! them, and the filters that tune them). `load_rules` resolves `expand` placeholders from one
+//! map; `load_rules_per_client` compiles a rule that uses them once per client that gives them
+//! values (`clients`). Invariant: a rule is either compiled with every feature it uses
+//! supported, or rejected with a reason; nothing is silently dropped — a rule that runs for
+//! some clients only says so in a `Notice`.
 
+mod clients;
 mod condition;
 mod engine;
 mod eval;
+mod filter;
 mod index;
 mod modifier;
 mod parse;
 mod pattern;
 mod yaml;
 
-use std::collections::HashMap;
+#[cfg(test)]
+mod filter_tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub use condition::{Condition, parse_condition};
 pub use engine::{EngineStats, SigmaEngine};
 pub use eval::{CompiledRule, DefaultFieldSource, FieldSource};
+pub use filter::CompiledFilter;
 pub use parse::{
-    DetectionItem, LogSource, NamedSearch, RuleError, Search, SigmaLevel, SigmaRule, SigmaValue,
+    DetectionItem, FilterTarget, LogSource, NamedSearch, RuleError, Search, SigmaFilter,
+    SigmaLevel, SigmaRule, SigmaValue,
 };
 
 use crate::rule::correlation::CorrelationRule;
+use crate::rule::logsource::LogsourceMap;
 use condition::identifier_matches;
 use eval::{CompiledCondition, CompiledSearch};
 use parse::Document;
@@ -36,13 +48,57 @@ pub struct Rejection {
     pub reason: String,
 }
 
+/// Something worth knowing about a loaded rule or filter that is not a rejection: the clients
+/// it does not run for, a filter directory of no known client…
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub path: String,
+    pub line: Option<usize>,
+    pub rule_id: Option<String>,
+    pub message: String,
+}
+
+/// A rule that uses `expand` placeholders, compiled once per client that gives a value to each
+/// of them: each copy applies to the events of its client only.
+#[derive(Debug, Clone)]
+pub struct PerClientRule {
+    /// The rule as written, placeholders unresolved.
+    pub rule: SigmaRule,
+    pub path: String,
+    /// The placeholder names the rule uses, in order of first use.
+    pub placeholders: Vec<String>,
+    /// `(client id, the rule compiled with that client's values)`, in client order.
+    pub variants: Vec<(String, CompiledRule)>,
+}
+
+/// Placeholder values (`%name%` → values) per client id.
+pub type ClientPlaceholders = BTreeMap<String, HashMap<String, Vec<String>>>;
+
+/// A file of filter documents and the client it is scoped to (`None`: every client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterFile {
+    pub path: String,
+    pub text: String,
+    pub client: Option<String>,
+}
+
 /// The rules loaded from a set of files, and every rule that could not be.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
+    /// Rules that apply to every client's events.
     pub rules: Vec<CompiledRule>,
+    /// Rules with placeholders, compiled per client (`load_rules_per_client` only).
+    pub per_client: Vec<PerClientRule>,
     /// Correlation rules whose every reference resolved to a loaded rule or correlation.
     pub correlations: Vec<CorrelationRule>,
+    /// Filters whose every reference resolved to a loaded rule, in file order (a filter with
+    /// placeholders and no client scope comes once per client that gives them values).
+    pub filters: Vec<CompiledFilter>,
     pub rejected: Vec<Rejection>,
+    pub notices: Vec<Notice>,
+    /// How events are given their logsource; the built-in map when `None` (see
+    /// `DetectionSet::new`).
+    pub logsource_map: Option<Arc<LogsourceMap>>,
 }
 
 type ParseFailure = (Option<String>, RuleError);
@@ -52,7 +108,7 @@ type ParseOutcome<T> = Result<T, ParseFailure>;
 enum ParsedDocument {
     Rule(Result<SigmaRule, ParseFailure>),
     Correlation(Result<CorrelationRule, ParseFailure>),
-    Filter(ParseFailure),
+    Filter(Result<SigmaFilter, ParseFailure>),
 }
 
 fn parse_text(text: &str) -> Vec<ParsedDocument> {
@@ -71,24 +127,31 @@ fn parse_text(text: &str) -> Vec<ParsedDocument> {
         .map(|doc| match parse::parse_document(doc) {
             Ok(Document::Rule(rule)) => ParsedDocument::Rule(Ok(*rule)),
             Ok(Document::Correlation(correlation)) => ParsedDocument::Correlation(Ok(*correlation)),
-            Ok(Document::Filter { id, line }) => ParsedDocument::Filter((
-                id,
-                RuleError {
-                    line: (line > 0).then_some(line),
-                    reason: "not yet supported: filter rule".to_owned(),
-                },
-            )),
+            Ok(Document::Filter(filter)) => ParsedDocument::Filter(Ok(*filter)),
             Err(error) if doc.get("correlation").is_some() => {
                 ParsedDocument::Correlation(Err((parse::document_id(doc), error)))
+            }
+            Err(error) if doc.get("filter").is_some() => {
+                ParsedDocument::Filter(Err((parse::document_id(doc), error)))
             }
             Err(error) => ParsedDocument::Rule(Err((parse::document_id(doc), error))),
         })
         .collect()
 }
 
-/// Parses every document of a Sigma YAML text into rules. Correlation documents are reported as
-/// errors here (with their own parse error when they have one): `parse_rules_and_correlations`
-/// and `load_rules` return them. Filters are not yet supported.
+fn filter_not_a_rule(filter: SigmaFilter) -> ParseFailure {
+    (
+        filter.id,
+        RuleError {
+            line: (filter.line > 0).then_some(filter.line),
+            reason: "filter document: `load_rules` loads it with the rules it tunes".to_owned(),
+        },
+    )
+}
+
+/// Parses every document of a Sigma YAML text into rules. Correlation and filter documents are
+/// reported as errors here (with their own parse error when they have one):
+/// `parse_rules_and_correlations` and `load_rules` return correlations, `load_rules` filters.
 pub fn parse_rules(text: &str) -> Vec<Result<SigmaRule, (Option<String>, RuleError)>> {
     parse_text(text)
         .into_iter()
@@ -101,7 +164,8 @@ pub fn parse_rules(text: &str) -> Vec<Result<SigmaRule, (Option<String>, RuleErr
                     reason: "correlation rule: use `parse_rules_and_correlations`".to_owned(),
                 },
             )),
-            ParsedDocument::Correlation(Err(failure)) | ParsedDocument::Filter(failure) => {
+            ParsedDocument::Filter(Ok(filter)) => Err(filter_not_a_rule(filter)),
+            ParsedDocument::Correlation(Err(failure)) | ParsedDocument::Filter(Err(failure)) => {
                 Err(failure)
             }
         })
@@ -109,8 +173,8 @@ pub fn parse_rules(text: &str) -> Vec<Result<SigmaRule, (Option<String>, RuleErr
 }
 
 /// Parses every document of a Sigma YAML text: detection rules (and filter documents, reported
-/// as not yet supported) in the first list, correlation rules in the second. References between
-/// them are not checked here (`load_rules` does).
+/// as errors: `load_rules` loads them) in the first list, correlation rules in the second.
+/// References between them are not checked here (`load_rules` does).
 pub fn parse_rules_and_correlations(
     text: &str,
 ) -> (
@@ -123,7 +187,8 @@ pub fn parse_rules_and_correlations(
         match parsed {
             ParsedDocument::Rule(rule) => rules.push(rule),
             ParsedDocument::Correlation(correlation) => correlations.push(correlation),
-            ParsedDocument::Filter(failure) => rules.push(Err(failure)),
+            ParsedDocument::Filter(Ok(filter)) => rules.push(Err(filter_not_a_rule(filter))),
+            ParsedDocument::Filter(Err(failure)) => rules.push(Err(failure)),
         }
     }
     (rules, correlations)
@@ -242,45 +307,272 @@ fn resolve_condition(
     })
 }
 
-/// Loads every rule of every `(path, text)` file. Each document that cannot be supported is
-/// listed in `rejected` with its reason; the others are compiled. Correlations may reference
-/// rules and correlations of any file; a correlation whose reference is unknown, rejected, or
-/// part of a cycle is rejected (these rejections come after the per-document ones).
+/// Loads every rule of every `(path, text)` file, `expand` placeholders resolved from
+/// `placeholders`. Each document that cannot be supported is listed in `rejected` with its
+/// reason; the others are compiled. Correlations may reference rules and correlations of any
+/// file; a correlation whose reference is unknown, rejected, or part of a cycle is rejected
+/// (these rejections come after the per-document ones). Filter documents among the rules tune
+/// every client's events; a filter whose reference is unknown or rejected is rejected (after
+/// the correlations).
 pub fn load_rules(
     files: &[(String, String)],
     placeholders: &HashMap<String, Vec<String>>,
 ) -> RuleSet {
+    load(files, &[], Placeholders::Global(placeholders))
+}
+
+/// `load_rules` for an estate of clients: a rule that uses `expand` placeholders is compiled
+/// once per client of `clients` that gives a value to each of them, and that copy applies to
+/// that client's events only; the clients without values are named once in a `Notice` (the
+/// rule does not run for them). Rules without placeholders are compiled once, for everyone.
+/// `filter_files` hold filter documents only, each file scoped to a client or to all of them.
+pub fn load_rules_per_client(
+    files: &[(String, String)],
+    filter_files: &[FilterFile],
+    clients: &ClientPlaceholders,
+) -> RuleSet {
+    load(files, filter_files, Placeholders::PerClient(clients))
+}
+
+/// Where `expand` placeholders take their values from.
+#[derive(Clone, Copy)]
+enum Placeholders<'a> {
+    /// One map for every rule: a rule that uses a placeholder it lacks is rejected.
+    Global(&'a HashMap<String, Vec<String>>),
+    /// Per client.
+    PerClient(&'a ClientPlaceholders),
+}
+
+/// A filter document waiting for the rules to be loaded (its references are checked against
+/// them), with its file and scope.
+struct PendingFilter {
+    filter: SigmaFilter,
+    path: String,
+    client: Option<String>,
+}
+
+fn load(
+    files: &[(String, String)],
+    filter_files: &[FilterFile],
+    placeholders: Placeholders<'_>,
+) -> RuleSet {
     let mut set = RuleSet::default();
     let mut correlations = Vec::new();
+    let mut filters = Vec::new();
+    let reject = |set: &mut RuleSet, path: &str, (rule_id, error): ParseFailure| {
+        set.rejected.push(Rejection {
+            path: path.to_owned(),
+            line: error.line,
+            rule_id,
+            reason: error.reason,
+        });
+    };
     for (path, text) in files {
         for parsed in parse_text(text) {
-            let outcome = match parsed {
-                ParsedDocument::Rule(parsed) => parsed.and_then(|rule| {
-                    let id = rule.id.clone();
-                    compile_rule(rule, path, placeholders)
-                        .map(|rule| set.rules.push(rule))
-                        .map_err(|error| (id, error))
-                }),
-                ParsedDocument::Correlation(parsed) => parsed.map(|mut correlation| {
+            match parsed {
+                ParsedDocument::Rule(Ok(rule)) => add_rule(&mut set, rule, path, placeholders),
+                ParsedDocument::Correlation(Ok(mut correlation)) => {
                     correlation.path = path.clone();
                     correlations.push(correlation);
-                }),
-                ParsedDocument::Filter(failure) => Err(failure),
-            };
-            if let Err((rule_id, error)) = outcome {
-                set.rejected.push(Rejection {
+                }
+                ParsedDocument::Filter(Ok(filter)) => filters.push(PendingFilter {
+                    filter,
                     path: path.clone(),
-                    line: error.line,
-                    rule_id,
-                    reason: error.reason,
-                });
+                    client: None,
+                }),
+                ParsedDocument::Rule(Err(failure))
+                | ParsedDocument::Correlation(Err(failure))
+                | ParsedDocument::Filter(Err(failure)) => reject(&mut set, path, failure),
+            }
+        }
+    }
+    for file in filter_files {
+        for parsed in parse_text(&file.text) {
+            let not_a_filter = |id: Option<String>, line: usize| {
+                (
+                    id,
+                    RuleError {
+                        line: (line > 0).then_some(line),
+                        reason: "not a filter: a filter directory holds filter documents only"
+                            .to_owned(),
+                    },
+                )
+            };
+            match parsed {
+                ParsedDocument::Filter(Ok(filter)) => filters.push(PendingFilter {
+                    filter,
+                    path: file.path.clone(),
+                    client: file.client.clone(),
+                }),
+                ParsedDocument::Rule(Ok(rule)) => {
+                    reject(&mut set, &file.path, not_a_filter(rule.id, rule.line));
+                }
+                ParsedDocument::Correlation(Ok(correlation)) => reject(
+                    &mut set,
+                    &file.path,
+                    not_a_filter(correlation.id, correlation.line),
+                ),
+                ParsedDocument::Rule(Err(failure))
+                | ParsedDocument::Correlation(Err(failure))
+                | ParsedDocument::Filter(Err(failure)) => reject(&mut set, &file.path, failure),
             }
         }
     }
     let (accepted, rejected) = resolve_correlations(&set, correlations);
     set.correlations = accepted;
     set.rejected.extend(rejected);
+    for pending in filters {
+        add_filter(&mut set, pending, placeholders);
+    }
     set
+}
+
+/// Compiles one parsed rule into `set`: once for everyone, or once per client.
+fn add_rule(set: &mut RuleSet, rule: SigmaRule, path: &str, placeholders: Placeholders<'_>) {
+    let names = clients::placeholders_of(&rule);
+    let clients = match placeholders {
+        Placeholders::PerClient(clients) if !names.is_empty() => clients,
+        Placeholders::PerClient(_) => {
+            return compile_into(set, rule, path, &HashMap::new());
+        }
+        Placeholders::Global(map) => return compile_into(set, rule, path, map),
+    };
+    let outcome = clients::compile_per_client(&rule, path, &names, clients, "rule");
+    set.rejected.extend(outcome.rejected);
+    set.notices.extend(outcome.notice);
+    if outcome.loaded {
+        set.per_client.push(PerClientRule {
+            rule,
+            path: path.to_owned(),
+            placeholders: names,
+            variants: outcome.variants,
+        });
+    }
+}
+
+fn compile_into(
+    set: &mut RuleSet,
+    rule: SigmaRule,
+    path: &str,
+    placeholders: &HashMap<String, Vec<String>>,
+) {
+    let id = rule.id.clone();
+    match compile_rule(rule, path, placeholders) {
+        Ok(compiled) => set.rules.push(compiled),
+        Err(error) => set.rejected.push(Rejection {
+            path: path.to_owned(),
+            line: error.line,
+            rule_id: id,
+            reason: error.reason,
+        }),
+    }
+}
+
+/// Checks a filter's references against the loaded rules, then compiles it for its scope:
+/// one client (with that client's placeholder values), or every client — once for all, or,
+/// when it uses placeholders, once per client that gives them values.
+fn add_filter(set: &mut RuleSet, pending: PendingFilter, placeholders: Placeholders<'_>) {
+    let PendingFilter {
+        filter,
+        path,
+        client,
+    } = pending;
+    let rejection = |reason: String| Rejection {
+        path: path.clone(),
+        line: (filter.line > 0).then_some(filter.line),
+        rule_id: filter.id.clone(),
+        reason,
+    };
+    if let FilterTarget::Rules(references) = &filter.target
+        && let Some(problem) = references
+            .iter()
+            .find_map(|reference| filter_reference_problem(set, reference))
+    {
+        set.rejected.push(rejection(problem));
+        return;
+    }
+    let rule = filter.as_rule();
+    let names = clients::placeholders_of(&rule);
+    let empty = HashMap::new();
+    // A client's own filter is compiled for that client alone, like a rule for one client.
+    let own: ClientPlaceholders;
+    let placeholders = match (&client, placeholders) {
+        (Some(client), Placeholders::PerClient(clients)) => {
+            let values = clients.get(client).cloned().unwrap_or_default();
+            own = ClientPlaceholders::from([(client.clone(), values)]);
+            Placeholders::PerClient(&own)
+        }
+        (_, placeholders) => placeholders,
+    };
+    let compiled = match placeholders {
+        Placeholders::PerClient(clients) if !names.is_empty() => {
+            let outcome = clients::compile_per_client(&rule, &path, &names, clients, "filter");
+            set.rejected.extend(outcome.rejected);
+            set.notices.extend(outcome.notice);
+            Ok(outcome
+                .variants
+                .into_iter()
+                .map(|(client, compiled)| (Some(client), compiled))
+                .collect())
+        }
+        Placeholders::PerClient(_) => {
+            compile_rule(rule, &path, &empty).map(|compiled| vec![(client.clone(), compiled)])
+        }
+        Placeholders::Global(map) => {
+            compile_rule(rule, &path, map).map(|compiled| vec![(client.clone(), compiled)])
+        }
+    };
+    let compiled = match compiled {
+        Ok(compiled) => compiled,
+        Err(error) => {
+            let mut rejected = rejection(format!("filter: {}", error.reason));
+            rejected.line = error.line.or(rejected.line);
+            set.rejected.push(rejected);
+            return;
+        }
+    };
+    set.filters.extend(
+        compiled
+            .into_iter()
+            .map(|(client, condition)| CompiledFilter {
+                client,
+                target: filter.target.clone(),
+                condition,
+            }),
+    );
+}
+
+/// Why a filter cannot reference `reference`, if it cannot.
+fn filter_reference_problem(set: &RuleSet, reference: &str) -> Option<String> {
+    if is_loaded_rule(set, reference) {
+        return None;
+    }
+    if set.correlations.iter().any(|c| c.is_called(reference)) {
+        return Some(format!(
+            "filter: `{reference}` is a correlation rule; filters tune detection rules"
+        ));
+    }
+    let was_rejected = set
+        .rejected
+        .iter()
+        .any(|r| r.rule_id.as_deref() == Some(reference));
+    Some(if was_rejected {
+        format!("filter: references rule `{reference}`, which was rejected")
+    } else {
+        format!("filter: references unknown rule `{reference}`")
+    })
+}
+
+/// Whether a loaded detection rule (for every client or per client) has this id or name.
+fn is_loaded_rule(set: &RuleSet, reference: &str) -> bool {
+    let called = |rule: &SigmaRule| {
+        rule.id.as_deref() == Some(reference) || rule.name.as_deref() == Some(reference)
+    };
+    set.rules.iter().any(|compiled| called(&compiled.rule))
+        || set
+            .per_client
+            .iter()
+            .any(|per_client| called(&per_client.rule))
 }
 
 /// Where a correlation's reference points.
@@ -296,12 +588,7 @@ fn resolve_correlations(
     set: &RuleSet,
     correlations: Vec<CorrelationRule>,
 ) -> (Vec<CorrelationRule>, Vec<Rejection>) {
-    let is_rule = |reference: &str| {
-        set.rules.iter().any(|compiled| {
-            compiled.rule.id.as_deref() == Some(reference)
-                || compiled.rule.name.as_deref() == Some(reference)
-        })
-    };
+    let is_rule = |reference: &str| is_loaded_rule(set, reference);
     // `Ok(targets)` or `Err(reason)` per correlation, before chains are followed.
     let mut resolved: Vec<Result<Vec<Target>, String>> = correlations
         .iter()
@@ -407,6 +694,23 @@ fn resolve_correlations(
 }
 
 impl RuleSet {
+    /// The rules loaded: for every client, per client (counted once), and correlations.
+    pub fn loaded(&self) -> usize {
+        self.rules.len() + self.per_client.len() + self.correlations.len()
+    }
+
+    /// The filter documents loaded (a filter compiled for several clients counts once).
+    pub fn filter_count(&self) -> usize {
+        let mut seen: Vec<(&str, usize)> = self
+            .filters
+            .iter()
+            .map(|filter| (filter.path(), filter.line()))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    }
+
     /// Whether a matched rule raises an alert by itself: not when a correlation references it
     /// without `generate: true` (the spec's default: only the correlation alerts).
     pub fn alerts_alone(&self, rule: &CompiledRule) -> bool {

@@ -710,20 +710,49 @@ fn compile_text(
     })
 }
 
-/// Replaces every `%name%` with each of its values; the result has one string per combination.
-fn expand_placeholders(
-    text: &str,
-    placeholders: &HashMap<String, Vec<String>>,
-) -> Result<Vec<String>, String> {
-    let mut results = vec![String::new()];
+/// The `%name%` placeholders of one value, in order, each with the text before it; and the
+/// text after the last one.
+fn placeholder_spans(text: &str) -> (Vec<(&str, &str)>, &str) {
+    let mut spans = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find('%') {
         let after = &rest[start + 1..];
         let Some(end) = after.find('%') else {
             break;
         };
-        let name = &after[..end];
-        let prefix = &rest[..start];
+        spans.push((&rest[..start], &after[..end]));
+        rest = &after[end + 1..];
+    }
+    (spans, rest)
+}
+
+/// The placeholder names an item's values use, when the item has the `expand` modifier (an
+/// item without it has none: its `%` are literal). Names come once each, in order of use.
+pub(crate) fn placeholder_names(item: &DetectionItem) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    if !item.modifiers.iter().any(|m| m == "expand") {
+        return names;
+    }
+    for value in &item.values {
+        if let SigmaValue::String(text) = value {
+            for (_, name) in placeholder_spans(text).0 {
+                if !names.iter().any(|known| known == name) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Replaces every `%name%` with each of its values; the result has one string per combination.
+fn expand_placeholders(
+    text: &str,
+    placeholders: &HashMap<String, Vec<String>>,
+) -> Result<Vec<String>, String> {
+    let mut results = vec![String::new()];
+    let (spans, rest) = placeholder_spans(text);
+    for (prefix, name) in spans {
         let values = placeholders
             .get(name)
             .ok_or_else(|| format!("unresolved placeholder `%{name}%`"))?;
@@ -734,7 +763,6 @@ fn expand_placeholders(
             .iter()
             .flat_map(|r| values.iter().map(move |v| format!("{r}{prefix}{v}")))
             .collect();
-        rest = &after[end + 1..];
     }
     for r in &mut results {
         r.push_str(rest);

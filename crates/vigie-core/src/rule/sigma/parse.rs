@@ -1,6 +1,7 @@
-//! From a YAML document to a `SigmaRule`: metadata, logsource and the detection section with its
-//! field/modifier keys split but values not yet compiled. Shapes the spec does not allow are
-//! rejected here, with the line of the offending node.
+//! From a YAML document to a `SigmaRule` (or a `SigmaFilter`, or a correlation): metadata,
+//! logsource and the detection section with its field/modifier keys split but values not yet
+//! compiled. Shapes the spec does not allow are rejected here, with the line of the offending
+//! node.
 
 use std::collections::BTreeMap;
 
@@ -104,12 +105,67 @@ pub struct SigmaRule {
     pub line: usize,
 }
 
+/// Which rules a filter tunes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterTarget {
+    /// `rules: any` (Sigma 2.2; `all` is read the same): every rule.
+    Any,
+    /// Rules by id or name.
+    Rules(Vec<String>),
+}
+
+/// A Sigma filter document as written (the filters specification): searches and a condition
+/// that must hold, beside the condition of each rule the filter targets, for a match to stand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigmaFilter {
+    pub title: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub author: Option<String>,
+    pub date: Option<String>,
+    pub modified: Option<String>,
+    pub logsource: LogSource,
+    pub target: FilterTarget,
+    pub searches: Vec<NamedSearch>,
+    /// Condition strings, linked with OR.
+    pub conditions: Vec<String>,
+    pub condition_line: usize,
+    pub line: usize,
+}
+
+impl SigmaFilter {
+    /// The filter's searches and condition as a rule with the filter's title, id and logsource:
+    /// what the rule compiler turns into something to evaluate.
+    pub fn as_rule(&self) -> SigmaRule {
+        SigmaRule {
+            title: self.title.clone(),
+            id: self.id.clone(),
+            name: self.name.clone(),
+            status: None,
+            level: None,
+            description: self.description.clone(),
+            author: self.author.clone(),
+            date: self.date.clone(),
+            modified: self.modified.clone(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            falsepositives: Vec::new(),
+            logsource: self.logsource.clone(),
+            searches: self.searches.clone(),
+            conditions: self.conditions.clone(),
+            condition_line: self.condition_line,
+            line: self.line,
+        }
+    }
+}
+
 /// What a YAML document of a rule file holds.
 #[derive(Debug)]
 pub(crate) enum Document {
     Rule(Box<SigmaRule>),
     Correlation(Box<CorrelationRule>),
-    Filter { id: Option<String>, line: usize },
+    Filter(Box<SigmaFilter>),
 }
 
 fn optional_text(doc: &Node, key: &str) -> Result<Option<String>, RuleError> {
@@ -164,11 +220,8 @@ pub(crate) fn parse_document(doc: &Node) -> Result<Document, RuleError> {
     if let Some(section) = doc.get("correlation") {
         return parse_correlation(doc, section).map(|c| Document::Correlation(Box::new(c)));
     }
-    if doc.get("filter").is_some() {
-        return Ok(Document::Filter {
-            id: document_id(doc),
-            line: doc.line,
-        });
+    if let Some(section) = doc.get("filter") {
+        return parse_filter(doc, section).map(|f| Document::Filter(Box::new(f)));
     }
     parse_rule(doc).map(|rule| Document::Rule(Box::new(rule)))
 }
@@ -430,41 +483,51 @@ fn parse_aliases(
     Ok(aliases)
 }
 
-fn parse_rule(doc: &Node) -> Result<SigmaRule, RuleError> {
-    if let Some(action) = doc.get("action") {
-        return Err(RuleError::at(
-            action,
-            "`action` multi-document rules (sigma 1.0 `action: global`) are not supported",
-        ));
-    }
-    let title =
-        optional_text(doc, "title")?.ok_or_else(|| RuleError::at(doc, "missing `title`"))?;
-    let level = parse_level(doc)?;
+fn parse_logsource(doc: &Node) -> Result<LogSource, RuleError> {
     let logsource_node = doc
         .get("logsource")
         .ok_or_else(|| RuleError::at(doc, "missing `logsource`"))?;
     if !matches!(logsource_node.value, NodeValue::Map(_)) {
         return Err(RuleError::at(logsource_node, "`logsource` must be a map"));
     }
-    let logsource = LogSource {
+    Ok(LogSource {
         category: optional_text(logsource_node, "category")?,
         product: optional_text(logsource_node, "product")?,
         service: optional_text(logsource_node, "service")?,
         definition: optional_text(logsource_node, "definition")?,
-    };
-    let detection = doc
-        .get("detection")
-        .ok_or_else(|| RuleError::at(doc, "missing `detection`"))?;
-    let NodeValue::Map(entries) = &detection.value else {
-        return Err(RuleError::at(detection, "`detection` must be a map"));
+    })
+}
+
+/// The searches and the condition of a `detection` (or `filter`) section.
+struct Detection {
+    searches: Vec<NamedSearch>,
+    conditions: Vec<String>,
+    condition_line: usize,
+}
+
+/// Reads the searches and the condition of `section` (named `section_name` in messages); the
+/// keys of `skip` belong to the section itself, not to its searches.
+fn parse_detection(
+    section: &Node,
+    section_name: &str,
+    skip: &[&str],
+) -> Result<Detection, RuleError> {
+    let NodeValue::Map(entries) = &section.value else {
+        return Err(RuleError::at(
+            section,
+            format!("`{section_name}` must be a map"),
+        ));
     };
     let mut searches = Vec::new();
     let mut conditions = None;
-    let mut condition_line = detection.line;
+    let mut condition_line = section.line;
     for (key, value) in entries {
         let Some(name) = key.scalar_text() else {
             return Err(RuleError::at(key, "search identifiers must be strings"));
         };
+        if skip.contains(&name.as_str()) {
+            continue;
+        }
         if name == "condition" {
             condition_line = value.line;
             conditions = Some(match &value.value {
@@ -507,8 +570,34 @@ fn parse_rule(doc: &Node) -> Result<SigmaRule, RuleError> {
             line: key.line,
         });
     }
-    let conditions =
-        conditions.ok_or_else(|| RuleError::at(detection, "missing `detection.condition`"))?;
+    let conditions = conditions
+        .ok_or_else(|| RuleError::at(section, format!("missing `{section_name}.condition`")))?;
+    Ok(Detection {
+        searches,
+        conditions,
+        condition_line,
+    })
+}
+
+fn parse_rule(doc: &Node) -> Result<SigmaRule, RuleError> {
+    if let Some(action) = doc.get("action") {
+        return Err(RuleError::at(
+            action,
+            "`action` multi-document rules (sigma 1.0 `action: global`) are not supported",
+        ));
+    }
+    let title =
+        optional_text(doc, "title")?.ok_or_else(|| RuleError::at(doc, "missing `title`"))?;
+    let level = parse_level(doc)?;
+    let logsource = parse_logsource(doc)?;
+    let detection = doc
+        .get("detection")
+        .ok_or_else(|| RuleError::at(doc, "missing `detection`"))?;
+    let Detection {
+        searches,
+        conditions,
+        condition_line,
+    } = parse_detection(detection, "detection", &[])?;
     Ok(SigmaRule {
         title,
         id: optional_text(doc, "id")?,
@@ -523,6 +612,89 @@ fn parse_rule(doc: &Node) -> Result<SigmaRule, RuleError> {
         references: text_list(doc, "references")?,
         falsepositives: text_list(doc, "falsepositives")?,
         logsource,
+        searches,
+        conditions,
+        condition_line,
+        line: doc.line,
+    })
+}
+
+/// Parses a `filter:` document (the Sigma filters specification, with `rules: any` of 2.2).
+fn parse_filter(doc: &Node, section: &Node) -> Result<SigmaFilter, RuleError> {
+    let title = optional_text(doc, "title")?
+        .ok_or_else(|| RuleError::at(doc, "filter: missing `title`"))?;
+    let logsource = parse_logsource(doc).map_err(|e| RuleError {
+        reason: format!("filter: {}", e.reason),
+        ..e
+    })?;
+    if !matches!(section.value, NodeValue::Map(_)) {
+        return Err(RuleError::at(section, "filter: `filter` must be a map"));
+    }
+    let rules = section.get("rules").ok_or_else(|| {
+        RuleError::at(
+            section,
+            "filter: missing `filter.rules` (rule ids or names, or `any`)",
+        )
+    })?;
+    let target = match &rules.value {
+        NodeValue::Str(text)
+            if text.eq_ignore_ascii_case("any") || text.eq_ignore_ascii_case("all") =>
+        {
+            FilterTarget::Any
+        }
+        NodeValue::Str(text) if !text.trim().is_empty() => FilterTarget::Rules(vec![text.clone()]),
+        NodeValue::Seq(items) if items.is_empty() => {
+            return Err(RuleError::at(
+                rules,
+                "filter: `filter.rules` is empty (write `any` to tune every rule)",
+            ));
+        }
+        NodeValue::Seq(items) => FilterTarget::Rules(
+            items
+                .iter()
+                .map(|item| match item.scalar_text() {
+                    Some(text) if !text.trim().is_empty() => Ok(text),
+                    _ => Err(RuleError::at(
+                        item,
+                        "filter: `filter.rules` items must be rule ids or names",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => {
+            return Err(RuleError::at(
+                rules,
+                format!(
+                    "filter: `filter.rules` must be `any` or a list of rule ids or names, found a {}",
+                    rules.kind()
+                ),
+            ));
+        }
+    };
+    let Detection {
+        searches,
+        conditions,
+        condition_line,
+    } = parse_detection(section, "filter", &["rules"]).map_err(|e| RuleError {
+        reason: format!("filter: {}", e.reason),
+        ..e
+    })?;
+    if searches.is_empty() {
+        return Err(RuleError::at(
+            section,
+            "filter: no search identifier under `filter` (a selection to test)",
+        ));
+    }
+    Ok(SigmaFilter {
+        title,
+        id: optional_text(doc, "id")?,
+        name: optional_text(doc, "name")?,
+        description: optional_text(doc, "description")?,
+        author: optional_text(doc, "author")?,
+        date: optional_text(doc, "date")?,
+        modified: optional_text(doc, "modified")?,
+        logsource,
+        target,
         searches,
         conditions,
         condition_line,

@@ -1,0 +1,905 @@
+//! The supervision runtime: one task that owns every check's `CheckStatus` and the
+//! `Schedule`, takes the checks as they fall due, runs them with bounded concurrency, feeds the
+//! results to the state machine, and turns what it says into alert signals and resolutions in
+//! the incident pipeline.
+//!
+//! Data flow, one round:
+//!
+//! 1. **Estate.** When the estate's version changes (start, reload, API addition), the checks
+//!    are compiled again (`compile_checks`); unchanged checks keep their status and their slot
+//!    in the schedule, changed ones keep their status with the new settings, removed ones are
+//!    forgotten (their open alert resolved). Checks that do not read are logged with file and
+//!    line and counted in `/metrics`.
+//! 2. **Dispatch.** `Schedule::due` hands out the checks due now, host checks first (parents
+//!    before children); each waits for a permit — plugins (processes) and native probes
+//!    (async, in process) have their own bound — and its lag (start − due) is recorded.
+//! 3. **Results.** Host checks first, parents first. A check that just failed has the host
+//!    checks it depends on run at once when they are UP (Icinga's on-demand parent check). A
+//!    host check whose parent host is DOWN or UNREACHABLE (soft or hard: the parent may not
+//!    have reached its last attempt) gets `parent_down`, so the state machine makes it
+//!    UNREACHABLE, which never pages. A service whose host (or, without one, a parent host) is
+//!    DOWN or UNREACHABLE does not page either: its problem is counted as suppressed and paged
+//!    later if it outlives the host's outage. `NextCheckAt` goes back to the schedule (retry
+//!    interval while soft).
+//! 4. **Incidents.** A `Notify { Problem }` becomes an `AlertSignal` (the check, the asset, the
+//!    state and the output as labels; a host names the hosts behind it, which its failure makes
+//!    unreachable: "router down explains its 40 hosts"); every hard recovery resolves the
+//!    check's alert, whatever the notification rules said (a resolution is never suppressed).
+//!    They go to the pipeline in one `supervise` call, committed before the round goes on.
+//! 5. **State.** The statuses changed by the round are written to the store after the pipeline
+//!    committed the round's signals: after a crash a check may page twice (deduplicated by its
+//!    fingerprint), never not at all.
+//!
+//! Operators' acknowledgements and downtimes come in as requests on the same task, so every
+//! change to a status is made by this one task, in order.
+
+mod run;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+use vigie_core::check::{
+    CheckCommand, CheckEffect, CheckId, CheckKind, CheckState, CheckStatus, DowntimeKind,
+    HostState, NotificationKind, ObjectState, PluginResult, Probe, RejectReason, Schedule,
+};
+use vigie_core::estate::{CheckDefinition, Estate, compile_checks, hosts_behind};
+use vigie_core::event::Severity;
+use vigie_core::incident::IncidentCommand;
+use vigie_core::incident::model::AlertSignal;
+
+use crate::estate::EstateHandle;
+use crate::metrics::Metrics;
+use crate::pipeline::{Pipeline, PipelineError};
+use crate::store::{CheckRecord, Store};
+
+/// Plugin processes running at once, at most.
+const PLUGIN_SLOTS: usize = 64;
+/// Native probes in flight at once, at most.
+const NATIVE_SLOTS: usize = 4096;
+/// The longest the task sleeps without looking at the estate's version.
+const ESTATE_POLL: Duration = Duration::from_millis(200);
+/// Lags kept for the quantiles in `/metrics`.
+const LAG_WINDOW: usize = 4096;
+/// A host's alert lists at most this many of the hosts behind it (and counts them all).
+const HOSTS_BEHIND_LISTED: usize = 50;
+/// The actor of timeline entries the supervision runtime writes.
+const SUPERVISION_ACTOR: &str = "vigie";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisionError {
+    #[error("no check {0}")]
+    UnknownCheck(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("the store did not commit: {0}")]
+    Store(String),
+    #[error("supervision has stopped")]
+    Stopped,
+}
+
+/// What an operator asks of a check.
+#[derive(Debug, Clone)]
+pub enum CheckRequest {
+    Acknowledge {
+        author: String,
+        comment: String,
+        sticky: bool,
+        expires_ms: Option<i64>,
+    },
+    /// Fixed over `[start_ms, end_ms)`, or flexible: `duration_ms` from the first problem
+    /// within that window.
+    ScheduleDowntime {
+        author: String,
+        comment: String,
+        start_ms: i64,
+        end_ms: i64,
+        duration_ms: Option<i64>,
+    },
+}
+
+struct Request {
+    id: CheckId,
+    request: CheckRequest,
+    reply: oneshot::Sender<Result<CheckRecord, SupervisionError>>,
+}
+
+/// Talks to the supervision task.
+#[derive(Clone)]
+pub struct SupervisionHandle {
+    requests: mpsc::Sender<Request>,
+}
+
+impl SupervisionHandle {
+    /// Applies an operator's request to a check; answers with the check as stored after it.
+    pub async fn request(
+        &self,
+        id: CheckId,
+        request: CheckRequest,
+    ) -> Result<CheckRecord, SupervisionError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request { id, request, reply })
+            .await
+            .map_err(|_| SupervisionError::Stopped)?;
+        answer.await.map_err(|_| SupervisionError::Stopped)?
+    }
+}
+
+/// Loads the stored check states and returns the handle and the task to spawn (the server
+/// runs it until it stops).
+pub async fn start(
+    store: Arc<Store>,
+    estate: EstateHandle,
+    pipeline: Pipeline,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<(
+    SupervisionHandle,
+    impl std::future::Future<Output = ()> + Send + 'static,
+)> {
+    let mut statuses = HashMap::new();
+    for record in store.load_checks().await? {
+        match record.id.parse::<CheckId>() {
+            Ok(id) => {
+                statuses.insert(id, record.status);
+            }
+            Err(error) => tracing::warn!(%error, "stored check with a malformed id ignored"),
+        }
+    }
+    let (requests, inbox) = mpsc::channel(256);
+    let supervisor = Supervisor {
+        store,
+        estate,
+        pipeline,
+        metrics,
+        estate_version: u64::MAX,
+        current_estate: Arc::new(Estate::default()),
+        checks: HashMap::new(),
+        statuses,
+        behind: HashMap::new(),
+        depth: HashMap::new(),
+        dependents: HashMap::new(),
+        schedule: Schedule::new(),
+        plugin_backlog: VecDeque::new(),
+        native_backlog: VecDeque::new(),
+        running: JoinSet::new(),
+        plugin_slots: Arc::new(Semaphore::new(PLUGIN_SLOTS)),
+        native_slots: Arc::new(Semaphore::new(NATIVE_SLOTS)),
+        lags: LagWindow::default(),
+        dirty: HashSet::new(),
+        unpaged: HashSet::new(),
+        removed: Vec::new(),
+    };
+    Ok((SupervisionHandle { requests }, supervisor.run(inbox)))
+}
+
+/// A finished check, as the task that ran it hands it back.
+struct Finished {
+    definition: Arc<CheckDefinition>,
+    result: PluginResult,
+    finished_ms: i64,
+}
+
+struct Supervisor {
+    store: Arc<Store>,
+    estate: EstateHandle,
+    pipeline: Pipeline,
+    metrics: Arc<Metrics>,
+    estate_version: u64,
+    current_estate: Arc<Estate>,
+    checks: HashMap<CheckId, Arc<CheckDefinition>>,
+    statuses: HashMap<CheckId, CheckStatus>,
+    /// For each host check, the host checks behind it.
+    behind: HashMap<CheckId, Vec<CheckId>>,
+    /// For each host check, how many host checks are above it: parents are handled first.
+    depth: HashMap<CheckId, usize>,
+    /// For each host check, the checks that depend on it directly.
+    dependents: HashMap<CheckId, Vec<CheckId>>,
+    schedule: Schedule,
+    plugin_backlog: VecDeque<CheckId>,
+    native_backlog: VecDeque<CheckId>,
+    running: JoinSet<Finished>,
+    plugin_slots: Arc<Semaphore>,
+    native_slots: Arc<Semaphore>,
+    lags: LagWindow,
+    /// Statuses changed since they were last written.
+    dirty: HashSet<CheckId>,
+    /// Services whose hard problem was kept quiet because their host was down: paged if it
+    /// outlives the host's outage.
+    unpaged: HashSet<CheckId>,
+    /// Checks removed from the estate, to forget in the store.
+    removed: Vec<String>,
+}
+
+impl Supervisor {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Request>) {
+        loop {
+            let now = crate::clock::now_ms();
+            let mut commands = Vec::new();
+            self.sync_estate(now, &mut commands);
+            let finished = self.dispatch(now);
+            // New checks are written at once, so that the API lists them before they run.
+            let unwritten = !self.dirty.is_empty() || !self.removed.is_empty();
+            if !finished.is_empty() || !commands.is_empty() || unwritten {
+                self.process(finished, commands).await;
+                continue;
+            }
+            let wait = match self.schedule.next_due_ms() {
+                Some(due) => Duration::from_millis(due.saturating_sub(now).max(1) as u64),
+                None => ESTATE_POLL,
+            }
+            .min(ESTATE_POLL);
+            tokio::select! {
+                Some(done) = self.running.join_next(), if !self.running.is_empty() => {
+                    let mut finished = Vec::new();
+                    match done {
+                        Ok(done) => finished.push(done),
+                        Err(error) => tracing::error!(%error, "a check task failed"),
+                    }
+                    while let Some(done) = self.running.try_join_next() {
+                        match done {
+                            Ok(done) => finished.push(done),
+                            Err(error) => tracing::error!(%error, "a check task failed"),
+                        }
+                    }
+                    self.metrics.checks_running.store(self.running.len() as i64, Ordering::Relaxed);
+                    self.process(finished, Vec::new()).await;
+                }
+                request = inbox.recv() => match request {
+                    Some(request) => self.handle_request(request).await,
+                    // Every handle is gone: the server stopped.
+                    None => return,
+                },
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Takes up a new version of the estate: compiles its checks, keeps what did not change.
+    fn sync_estate(&mut self, now: i64, commands: &mut Vec<IncidentCommand>) {
+        let (version, estate) = self.estate.current();
+        if version == self.estate_version {
+            return;
+        }
+        self.estate_version = version;
+        for rejection in estate.check_rejections() {
+            tracing::warn!(problem = %rejection, "check left out: it does not read");
+        }
+        self.metrics
+            .checks_rejected
+            .store(estate.check_rejections().len() as i64, Ordering::Relaxed);
+        let definitions = compile_checks(&estate);
+        self.behind = hosts_behind(&definitions);
+        let mut checks = HashMap::with_capacity(definitions.len());
+        for definition in definitions {
+            let status = self
+                .statuses
+                .entry(definition.id.clone())
+                .or_insert_with(|| {
+                    self.dirty.insert(definition.id.clone());
+                    CheckStatus::new(definition.kind, definition.config.clone())
+                });
+            if status.kind != definition.kind {
+                *status = CheckStatus::new(definition.kind, definition.config.clone());
+                self.dirty.insert(definition.id.clone());
+            } else if status.config != definition.config {
+                status.config = definition.config.clone();
+                self.dirty.insert(definition.id.clone());
+            }
+            // An unchanged definition keeps its `Arc`, so that a result in flight still counts.
+            let definition = match self.checks.get(&definition.id) {
+                Some(running) if **running == definition => running.clone(),
+                _ => Arc::new(definition),
+            };
+            checks.insert(definition.id.clone(), definition);
+        }
+        let gone: Vec<CheckId> = self
+            .statuses
+            .keys()
+            .filter(|id| !checks.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            let status = self.statuses.remove(&id);
+            if status.is_some_and(|status| !status.last_hard_state.is_ok()) {
+                commands.push(resolve_command(&id));
+            }
+            self.dirty.remove(&id);
+            self.unpaged.remove(&id);
+            self.removed.push(id.to_string());
+        }
+        self.plugin_backlog.retain(|id| checks.contains_key(id));
+        self.native_backlog.retain(|id| checks.contains_key(id));
+        self.schedule.apply_estate(
+            checks
+                .values()
+                .map(|definition| (definition.id.clone(), schedule_interval(definition))),
+            now,
+        );
+        self.dependents.clear();
+        for definition in checks.values() {
+            for parent in &definition.depends_on {
+                self.dependents
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(definition.id.clone());
+            }
+        }
+        self.depth = host_depths(&checks);
+        self.checks = checks;
+        self.current_estate = estate;
+        self.metrics
+            .checks_scheduled
+            .store(self.schedule.len() as i64, Ordering::Relaxed);
+        tracing::info!(
+            estate_version = version,
+            checks = self.checks.len(),
+            "supervision took up the estate"
+        );
+    }
+
+    /// Starts the checks due at `now` that a permit allows, host checks first; returns the
+    /// passive checks judged without running anything.
+    fn dispatch(&mut self, now: i64) -> Vec<Finished> {
+        let mut due = self.schedule.due(now);
+        due.sort_by_key(|id| self.order_key(id));
+        let mut judged = Vec::new();
+        for id in due {
+            let Some(definition) = self.checks.get(&id) else {
+                continue;
+            };
+            match &definition.probe {
+                Probe::Passive {
+                    freshness_ms,
+                    stale_state,
+                } => {
+                    let last = self.statuses.get(&id).and_then(|s| s.last_check_ms);
+                    match last {
+                        Some(last) if now.saturating_sub(last) < *freshness_ms => {
+                            self.schedule
+                                .reschedule(&id, now, last.saturating_add(*freshness_ms));
+                        }
+                        _ => judged.push(Finished {
+                            definition: definition.clone(),
+                            result: PluginResult::new(
+                                *stale_state,
+                                format!(
+                                    "no passive result for {}",
+                                    vigie_core::estate::format_duration(*freshness_ms)
+                                ),
+                            ),
+                            finished_ms: now,
+                        }),
+                    }
+                }
+                Probe::Plugin { .. } => self.plugin_backlog.push_back(id),
+                _ => self.native_backlog.push_back(id),
+            }
+        }
+        for plugin in [true, false] {
+            loop {
+                let (backlog, slots) = if plugin {
+                    (&mut self.plugin_backlog, &self.plugin_slots)
+                } else {
+                    (&mut self.native_backlog, &self.native_slots)
+                };
+                if backlog.is_empty() {
+                    break;
+                }
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                let id = backlog
+                    .pop_front()
+                    .expect("invariant: the backlog is not empty");
+                let Some(definition) = self.checks.get(&id).cloned() else {
+                    continue;
+                };
+                let due_ms = self.schedule.due_at(&id).unwrap_or(now);
+                self.lags.record(now.saturating_sub(due_ms));
+                self.running.spawn(async move {
+                    let result = run::run_check(&definition).await;
+                    drop(permit);
+                    Finished {
+                        definition,
+                        result,
+                        finished_ms: crate::clock::now_ms(),
+                    }
+                });
+            }
+        }
+        self.metrics
+            .checks_running
+            .store(self.running.len() as i64, Ordering::Relaxed);
+        if let Some((p50, p99)) = self.lags.quantiles() {
+            self.metrics
+                .check_lag_p50_us
+                .store(p50.saturating_mul(1_000), Ordering::Relaxed);
+            self.metrics
+                .check_lag_p99_us
+                .store(p99.saturating_mul(1_000), Ordering::Relaxed);
+        }
+        judged
+    }
+
+    /// Host checks before services; among host checks, parents before children.
+    fn order_key(&self, id: &CheckId) -> (u8, usize) {
+        match self.depth.get(id) {
+            Some(depth) => (0, *depth),
+            None => (1, 0),
+        }
+    }
+
+    /// Feeds a round of results to the state machines, then hands the pipeline what they
+    /// say, then writes the statuses.
+    async fn process(&mut self, mut finished: Vec<Finished>, mut commands: Vec<IncidentCommand>) {
+        finished.sort_by_key(|done| self.order_key(&done.definition.id));
+        for done in finished {
+            self.metrics.checks_run.fetch_add(1, Ordering::Relaxed);
+            let id = done.definition.id.clone();
+            // A result of a definition since replaced or removed says nothing of the new one.
+            let current = self.checks.get(&id);
+            if !current.is_some_and(|current| Arc::ptr_eq(current, &done.definition)) {
+                if current.is_some() {
+                    self.schedule.skip(&id, done.finished_ms);
+                }
+                continue;
+            }
+            let definition = done.definition;
+            let parent_down =
+                definition.kind == CheckKind::Host && self.any_down(&definition.depends_on);
+            let Some(status) = self.statuses.get_mut(&id) else {
+                continue;
+            };
+            let effects = status.apply(
+                CheckCommand::Result {
+                    result: done.result,
+                    parent_down,
+                },
+                done.finished_ms,
+            );
+            self.dirty.insert(id.clone());
+            let left_ok = effects.iter().any(|effect| {
+                matches!(effect, CheckEffect::StateChanged { from, to, .. } if from.is_ok() && !to.is_ok())
+            });
+            if left_ok {
+                self.check_parents_now(&definition, done.finished_ms);
+            }
+            self.take_effects(&definition, effects, done.finished_ms, &mut commands);
+        }
+        self.commit(commands).await;
+    }
+
+    /// A check that just failed has the host checks it depends on run at once if they are
+    /// UP, as Icinga checks parents on demand: a router's failure is then known before the
+    /// hosts behind it reach their last attempt, and they turn UNREACHABLE, not DOWN.
+    fn check_parents_now(&mut self, definition: &CheckDefinition, now: i64) {
+        for parent in &definition.depends_on {
+            let up = self
+                .statuses
+                .get(parent)
+                .is_some_and(|status| status.state == ObjectState::Host(HostState::Up));
+            if up {
+                self.schedule.hasten(parent, now);
+            }
+        }
+    }
+
+    /// What the state machine's effects mean for the schedule and the incidents.
+    fn take_effects(
+        &mut self,
+        definition: &CheckDefinition,
+        effects: Vec<CheckEffect>,
+        now: i64,
+        commands: &mut Vec<IncidentCommand>,
+    ) {
+        let id = &definition.id;
+        for effect in effects {
+            match effect {
+                CheckEffect::NextCheckAt(at) => {
+                    self.schedule.reschedule(id, now, at);
+                }
+                CheckEffect::Notify {
+                    kind: NotificationKind::Problem,
+                } => {
+                    if definition.kind == CheckKind::Service
+                        && self.any_down(&definition.depends_on)
+                    {
+                        self.metrics
+                            .checks_suppressed
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.unpaged.insert(id.clone());
+                        tracing::debug!(check = %id, "problem not paged: its host is down");
+                    } else {
+                        self.unpaged.remove(id);
+                        commands.push(self.problem_signal(definition, now));
+                    }
+                }
+                CheckEffect::Suppressed {
+                    kind: NotificationKind::Problem,
+                    reason,
+                } => {
+                    self.metrics
+                        .checks_suppressed
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(check = %id, ?reason, "problem not paged");
+                }
+                CheckEffect::StateChanged { to, hard: true, .. } if to.is_ok() => {
+                    self.unpaged.remove(id);
+                    commands.push(resolve_command(id));
+                    if definition.kind == CheckKind::Host {
+                        self.page_what_the_host_kept_quiet(id, now, commands);
+                    }
+                }
+                _ => {}
+            }
+        }
+        // A service kept quiet by its host's outage pages once the host is back and the
+        // problem still holds.
+        if self.unpaged.contains(id) && !self.any_down(&definition.depends_on) {
+            self.page_if_still_a_problem(definition, now, commands);
+        }
+    }
+
+    /// When a host recovers, the services it kept from paging that still hold a hard problem
+    /// page now (unless acknowledged, in downtime or flapping).
+    fn page_what_the_host_kept_quiet(
+        &mut self,
+        host: &CheckId,
+        now: i64,
+        commands: &mut Vec<IncidentCommand>,
+    ) {
+        let waiting: Vec<Arc<CheckDefinition>> = self
+            .dependents
+            .get(host)
+            .into_iter()
+            .flatten()
+            .filter(|id| self.unpaged.contains(*id))
+            .filter_map(|id| self.checks.get(id).cloned())
+            .collect();
+        for definition in waiting {
+            if !self.any_down(&definition.depends_on) {
+                self.page_if_still_a_problem(&definition, now, commands);
+            }
+        }
+    }
+
+    fn page_if_still_a_problem(
+        &mut self,
+        definition: &CheckDefinition,
+        now: i64,
+        commands: &mut Vec<IncidentCommand>,
+    ) {
+        self.unpaged.remove(&definition.id);
+        let Some(status) = self.statuses.get(&definition.id) else {
+            return;
+        };
+        let quiet = status.acknowledgement.is_some() || status.in_downtime() || status.flapping;
+        if !status.last_hard_state.is_ok() && !status.state.is_ok() && !quiet {
+            commands.push(self.problem_signal(definition, now));
+        }
+    }
+
+    /// Whether any of these host checks is DOWN or UNREACHABLE now (soft or hard).
+    fn any_down(&self, hosts: &[CheckId]) -> bool {
+        hosts.iter().any(|host| {
+            self.statuses.get(host).is_some_and(|status| {
+                matches!(
+                    status.state,
+                    ObjectState::Host(HostState::Down | HostState::Unreachable)
+                )
+            })
+        })
+    }
+
+    /// The alert signal of a check's hard problem: the check, the asset, the state and the
+    /// output as labels; for a host, the hosts behind it.
+    fn problem_signal(&self, definition: &CheckDefinition, now: i64) -> IncidentCommand {
+        let id = &definition.id;
+        let status = &self.statuses[id];
+        let asset = self.current_estate.asset(&id.client, &id.asset);
+        let asset_name = asset.map_or(id.asset.as_str(), |asset| asset.display_name());
+        let state = status.state.as_str();
+        let mut labels = Map::new();
+        labels.insert("check".into(), json!(id.to_string()));
+        labels.insert("check_name".into(), json!(id.check));
+        labels.insert("check_kind".into(), json!(definition.kind));
+        labels.insert("probe".into(), json!(definition.probe.kind()));
+        labels.insert("state".into(), json!(state));
+        labels.insert("state_type".into(), json!(status.state_type));
+        labels.insert("attempt".into(), json!(status.attempt));
+        labels.insert("output".into(), json!(status.output));
+        if !status.long_output.is_empty() {
+            labels.insert("long_output".into(), json!(status.long_output));
+        }
+        if !status.perfdata.is_empty() {
+            labels.insert("perfdata".into(), json!(status.perfdata));
+        }
+        let mut title = match definition.kind {
+            CheckKind::Host => format!("{asset_name} is {state}"),
+            CheckKind::Service => format!("{} {state} on {asset_name}", id.check),
+        };
+        if let Some(behind) = self.behind.get(id) {
+            let listed: Vec<Value> = behind
+                .iter()
+                .take(HOSTS_BEHIND_LISTED)
+                .map(|host| json!(host.asset))
+                .collect();
+            labels.insert("unreachable_children".into(), json!(behind.len()));
+            labels.insert("unreachable_hosts".into(), Value::Array(listed));
+            let hosts = if behind.len() == 1 { "host" } else { "hosts" };
+            title.push_str(&format!(
+                " ({} {hosts} behind it unreachable)",
+                behind.len()
+            ));
+        }
+        let severity = match status.state {
+            ObjectState::Service(CheckState::Warning) => Severity::Warning,
+            ObjectState::Service(CheckState::Unknown) => Severity::Error,
+            _ => Severity::Critical,
+        };
+        IncidentCommand::Signal(AlertSignal {
+            client: id.client.clone(),
+            fingerprint: fingerprint(id),
+            rule: format!("check/{}", id.check),
+            title,
+            severity,
+            asset: Some(id.asset.clone()),
+            source: "supervision".into(),
+            kind: "check".into(),
+            criticality: asset.map(|asset| asset.criticality),
+            event_id: None,
+            time_ms: now,
+            labels,
+        })
+    }
+
+    async fn handle_request(&mut self, request: Request) {
+        let Request { id, request, reply } = request;
+        let now = crate::clock::now_ms();
+        let (Some(definition), Some(status)) =
+            (self.checks.get(&id).cloned(), self.statuses.get_mut(&id))
+        else {
+            let _ = reply.send(Err(SupervisionError::UnknownCheck(id.to_string())));
+            return;
+        };
+        let command = match request {
+            CheckRequest::Acknowledge {
+                author,
+                comment,
+                sticky,
+                expires_ms,
+            } => CheckCommand::Acknowledge {
+                author,
+                comment,
+                sticky,
+                expires_ms,
+            },
+            CheckRequest::ScheduleDowntime {
+                author,
+                comment,
+                start_ms,
+                end_ms,
+                duration_ms,
+            } => CheckCommand::ScheduleDowntime {
+                id: status.downtimes.iter().map(|d| d.id).max().unwrap_or(0) + 1,
+                author,
+                comment,
+                start_ms,
+                end_ms,
+                kind: duration_ms.map_or(DowntimeKind::Fixed, |duration_ms| {
+                    DowntimeKind::Flexible { duration_ms }
+                }),
+            },
+        };
+        let effects = status.apply(command, now);
+        let rejected = effects.iter().find_map(|effect| match effect {
+            CheckEffect::Rejected { reason } => Some(*reason),
+            _ => None,
+        });
+        self.dirty.insert(id.clone());
+        let mut commands = Vec::new();
+        self.take_effects(&definition, effects, now, &mut commands);
+        self.commit(commands).await;
+        let answer = match rejected {
+            Some(reason) => Err(SupervisionError::Rejected(rejection_text(reason).into())),
+            None if self.dirty.contains(&id) => Err(SupervisionError::Store(
+                "the check's state was not written".into(),
+            )),
+            None => Ok(self.record(&id)),
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// Hands the round's commands to the pipeline (retrying while the store fails: a signal
+    /// must not be lost), then writes the changed statuses.
+    async fn commit(&mut self, commands: Vec<IncidentCommand>) {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.pipeline.supervise(commands.clone()).await {
+                Ok(()) => break,
+                Err(PipelineError::Stopped) => return,
+                Err(error) => {
+                    tracing::error!(%error, "supervision signals not committed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        let records: Vec<CheckRecord> = self
+            .dirty
+            .iter()
+            .filter(|id| self.statuses.contains_key(*id))
+            .map(|id| self.record(id))
+            .collect();
+        let mut failed = false;
+        match self.store.put_checks(&records).await {
+            Ok(()) => self.dirty.clear(),
+            Err(error) => {
+                failed = true;
+                tracing::error!(error = %format!("{error:#}"), "check states not written; retrying with the next round");
+            }
+        }
+        if !self.removed.is_empty() {
+            match self.store.delete_checks(&self.removed).await {
+                Ok(()) => self.removed.clear(),
+                Err(error) => {
+                    failed = true;
+                    tracing::error!(error = %format!("{error:#}"), "removed checks not forgotten; retrying with the next round");
+                }
+            }
+        }
+        if failed {
+            // The store is failing: give it a moment rather than retry at once.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// A check as stored: its status, with the time the schedule will run it next.
+    fn record(&self, id: &CheckId) -> CheckRecord {
+        let mut status = self.statuses[id].clone();
+        if let Some(due) = self.schedule.due_at(id) {
+            status.next_check_ms = Some(due);
+        }
+        let probe = self
+            .checks
+            .get(id)
+            .map_or("", |definition| definition.probe.kind());
+        CheckRecord {
+            id: id.to_string(),
+            client: id.client.clone(),
+            asset: id.asset.clone(),
+            check: id.check.clone(),
+            kind: status.kind,
+            probe: probe.to_owned(),
+            updated_ms: crate::clock::now_ms(),
+            status,
+        }
+    }
+}
+
+/// A check's alert: one per check and client.
+fn fingerprint(id: &CheckId) -> String {
+    format!("check:{}:{}", id.asset, id.check)
+}
+
+fn resolve_command(id: &CheckId) -> IncidentCommand {
+    IncidentCommand::ResolveAlert {
+        client: id.client.clone(),
+        fingerprint: fingerprint(id),
+        actor: SUPERVISION_ACTOR.into(),
+    }
+}
+
+/// A passive check is looked at once per freshness period; the others run at their interval.
+fn schedule_interval(definition: &CheckDefinition) -> i64 {
+    match definition.probe {
+        Probe::Passive { freshness_ms, .. } => freshness_ms,
+        _ => definition.config.check_interval_ms,
+    }
+}
+
+/// For each host check, the length of the longest chain of host checks above it.
+fn host_depths(checks: &HashMap<CheckId, Arc<CheckDefinition>>) -> HashMap<CheckId, usize> {
+    fn depth(
+        id: &CheckId,
+        checks: &HashMap<CheckId, Arc<CheckDefinition>>,
+        known: &mut HashMap<CheckId, usize>,
+        visiting: &mut HashSet<CheckId>,
+    ) -> usize {
+        if let Some(depth) = known.get(id) {
+            return *depth;
+        }
+        // The estate is acyclic once validated; a cycle would count as depth 0 here.
+        if !visiting.insert(id.clone()) {
+            return 0;
+        }
+        let parents = checks.get(id).map_or(&[][..], |c| c.depends_on.as_slice());
+        let value = parents
+            .iter()
+            .map(|parent| depth(parent, checks, known, visiting) + 1)
+            .max()
+            .unwrap_or(0);
+        visiting.remove(id);
+        known.insert(id.clone(), value);
+        value
+    }
+    let mut known = HashMap::new();
+    let mut visiting = HashSet::new();
+    for (id, check) in checks {
+        if check.kind == CheckKind::Host {
+            depth(id, checks, &mut known, &mut visiting);
+        }
+    }
+    known
+}
+
+fn rejection_text(reason: RejectReason) -> &'static str {
+    match reason {
+        RejectReason::NotAProblem => "the check is not in a problem state",
+        RejectReason::AlreadyAcknowledged => "the check is already acknowledged",
+        RejectReason::NotAcknowledged => "the check is not acknowledged",
+        RejectReason::ExpiryInThePast => "the expiry is in the past",
+        RejectReason::EmptyDowntimeWindow => {
+            "the downtime window is empty: `end_ms` must be after `start_ms`, and a duration longer than zero"
+        }
+        RejectReason::DuplicateDowntime => "a downtime with this id already exists",
+        RejectReason::UnknownDowntime => "no such downtime",
+    }
+}
+
+/// The last lags (ms), for their quantiles.
+#[derive(Default)]
+struct LagWindow {
+    lags: Vec<i64>,
+    next: usize,
+    changed: bool,
+}
+
+impl LagWindow {
+    fn record(&mut self, lag_ms: i64) {
+        if self.lags.len() < LAG_WINDOW {
+            self.lags.push(lag_ms);
+        } else {
+            self.lags[self.next] = lag_ms;
+        }
+        self.next = (self.next + 1) % LAG_WINDOW;
+        self.changed = true;
+    }
+
+    /// p50 and p99 in ms, when lags were recorded since the last call.
+    fn quantiles(&mut self) -> Option<(i64, i64)> {
+        if !self.changed || self.lags.is_empty() {
+            return None;
+        }
+        self.changed = false;
+        let mut sorted = self.lags.clone();
+        sorted.sort_unstable();
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        Some((at(0.5), at(0.99)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_quantiles_come_from_the_last_lags() {
+        let mut window = LagWindow::default();
+        assert_eq!(window.quantiles(), None);
+        for lag in 0..100 {
+            window.record(lag);
+        }
+        assert_eq!(window.quantiles(), Some((50, 98)));
+        assert_eq!(window.quantiles(), None, "nothing new");
+        for _ in 0..LAG_WINDOW {
+            window.record(7);
+        }
+        assert_eq!(window.quantiles(), Some((7, 7)), "old lags age out");
+    }
+}

@@ -1,0 +1,537 @@
+//! Supervision end to end: checks written in an estate directory, run by the real server with
+//! Debian's Monitoring Plugins (`check_dummy`) as real processes on short intervals, their
+//! hard states turned into incidents, a reload that fixes the check resolving them, a parent
+//! host down making its child UNREACHABLE without paging, acknowledgements and downtimes,
+//! check state surviving a restart, and client isolation. Each test runs on SQLite and on
+//! PostgreSQL.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use vigie::server::{ServeOptions, Server, start};
+use vigie::store::scratch::{self, ScratchDatabase};
+
+use crate::support::Engine;
+
+const CHECK_DUMMY: &str = "/usr/lib/nagios/plugins/check_dummy";
+
+/// A server over an estate directory of its own, which the test rewrites and reloads.
+struct Supervised {
+    server: Option<Server>,
+    url: String,
+    admin: String,
+    http: reqwest::Client,
+    estate_dir: PathBuf,
+    db: ScratchDatabase,
+}
+
+impl Supervised {
+    async fn start(engine: Engine, estate: &str) -> Option<Supervised> {
+        assert!(
+            Path::new(CHECK_DUMMY).is_file(),
+            "{CHECK_DUMMY} is missing: install monitoring-plugins-basic (.ci/run does)"
+        );
+        let db = match engine {
+            Engine::Sqlite => scratch::sqlite(),
+            Engine::Postgres => scratch::postgres()
+                .await
+                .expect("the test PostgreSQL is reachable")?,
+        };
+        let estate_dir = db.dir.join("estate");
+        std::fs::create_dir_all(&estate_dir).unwrap();
+        let mut supervised = Supervised {
+            server: None,
+            url: String::new(),
+            admin: String::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            estate_dir,
+            db,
+        };
+        supervised.write_estate(estate);
+        supervised.boot().await;
+        Some(supervised)
+    }
+
+    async fn boot(&mut self) {
+        let server = start(ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: self.db.dir.clone(),
+            database: Some(self.db.url.clone()),
+            estate_dir: self.estate_dir.clone(),
+            alert_rules: None,
+            syslog_udp: None,
+            syslog_tcp: None,
+            max_queued_events: 5_000,
+            sigma_rules: vec![],
+        })
+        .await
+        .expect("the server starts");
+        self.url = server.url();
+        self.admin = server.admin_token.clone();
+        self.server = Some(server);
+    }
+
+    async fn restart(&mut self) {
+        self.stop().await;
+        self.boot().await;
+    }
+
+    async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+    }
+
+    fn write_estate(&self, estate: &str) {
+        std::fs::write(self.estate_dir.join("clients.yaml"), estate).unwrap();
+    }
+
+    async fn reload(&self) {
+        self.server
+            .as_ref()
+            .expect("server running")
+            .reload()
+            .await
+            .expect("the estate reloads");
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn token(&self, role: &str, client: Option<&str>) -> String {
+        let (status, body) = self
+            .post(
+                &self.admin,
+                "/api/v1/tokens",
+                json!({"name": format!("{role}-{}", client.unwrap_or("all")), "role": role, "client": client}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls a check until `wanted` holds; fails after 20 s with the check's last state.
+    async fn check_until(&self, id: &str, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, check) = self.get(&self.admin, &format!("/api/v1/checks/{id}")).await;
+            if status == StatusCode::OK && wanted(&check) {
+                return check;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {id} to be {what}: {status} {check}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn alerts(&self, client: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&self.admin, &format!("/api/v1/alerts?client={client}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["alerts"].as_array().unwrap().clone()
+    }
+}
+
+fn is(state: &'static str, state_type: &'static str) -> impl Fn(&Value) -> bool {
+    move |check| check["state"] == state && check["state_type"] == state_type
+}
+
+/// One client with one host and a plugin check running `check_dummy` with these arguments.
+fn dummy_estate(client: &str, args: &str) -> String {
+    format!(
+        "\
+id: {client}
+name: {client}
+assets:
+  - id: srv
+    kind: host
+    criticality: 4
+    addresses: [127.0.40.1]
+    checks:
+      - name: disk
+        kind: plugin
+        command: check_dummy
+        args: [{args}]
+        interval: 200ms
+        retry_interval: 100ms
+        max_check_attempts: 3
+        timeout: 5s
+"
+    )
+}
+
+macro_rules! on_sqlite_and_postgres {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::support::Engine::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::support::Engine::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+on_sqlite_and_postgres!(
+    a_failing_plugin_pages_once_hard_and_a_reload_that_fixes_it_resolves_the_incident,
+    a_down_parent_makes_its_child_unreachable_without_paging_for_the_child,
+    acknowledgements_downtimes_and_state_survive_a_restart,
+    another_clients_token_cannot_see_or_touch_a_check,
+);
+
+async fn a_failing_plugin_pages_once_hard_and_a_reload_that_fixes_it_resolves_the_incident(
+    engine: Engine,
+) {
+    let Some(mut supervised) =
+        Supervised::start(engine, &dummy_estate("acme", "2, \"disk full\"")).await
+    else {
+        return;
+    };
+    let id = "acme:srv:disk";
+    let check = supervised
+        .check_until(id, "HARD CRITICAL", is("CRITICAL", "HARD"))
+        .await;
+    assert_eq!(check["attempt"], 3);
+    assert_eq!(check["max_check_attempts"], 3);
+    assert_eq!(check["output"], "CRITICAL: disk full");
+    assert_eq!(check["probe"], "plugin");
+    assert!(check["last_check_ms"].is_i64());
+    assert!(check["next_check_ms"].as_i64() > check["last_check_ms"].as_i64());
+
+    // One alert for the hard problem, with the check, the asset and the output as evidence,
+    // in one incident.
+    let alert = crate::support::eventually("the check's alert", || async {
+        supervised.alerts("acme").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(alert["asset"], "srv");
+    assert_eq!(alert["source"], "supervision");
+    assert_eq!(alert["rule"], "check/disk");
+    assert_eq!(alert["title"], "disk CRITICAL on srv");
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["labels"]["check"], id);
+    assert_eq!(alert["labels"]["state"], "CRITICAL");
+    assert_eq!(alert["labels"]["state_type"], "HARD");
+    assert_eq!(alert["labels"]["output"], "CRITICAL: disk full");
+    let (_, incidents) = supervised
+        .get(&supervised.admin, "/api/v1/incidents?client=acme")
+        .await;
+    let incidents = incidents["incidents"].as_array().unwrap().clone();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(incidents[0]["status"], "new");
+    assert_eq!(incidents[0]["assets"], json!(["srv"]));
+    let incident = incidents[0]["id"].as_i64().unwrap();
+
+    // Staying hard CRITICAL pages no more.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let alerts = supervised.alerts("acme").await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["count"], 1, "a hard problem pages once");
+
+    // The fix: the same check now passes. Its schedule is kept; it recovers and the
+    // incident resolves.
+    supervised.write_estate(&dummy_estate("acme", "0, \"disk ok\""));
+    supervised.reload().await;
+    let check = supervised.check_until(id, "OK", is("OK", "HARD")).await;
+    assert_eq!(check["output"], "OK: disk ok");
+    let resolved = crate::support::eventually("the incident resolved", || async {
+        let (_, incident) = supervised
+            .get(&supervised.admin, &format!("/api/v1/incidents/{incident}"))
+            .await;
+        (incident["status"] == "resolved").then_some(incident)
+    })
+    .await;
+    assert!(resolved["resolved_ms"].is_i64());
+    let alerts = supervised.alerts("acme").await;
+    assert_eq!(alerts[0]["status"], "resolved");
+    let (_, timeline) = supervised
+        .get(
+            &supervised.admin,
+            &format!("/api/v1/incidents/{incident}/timeline"),
+        )
+        .await;
+    let last = timeline["timeline"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["kind"], "resolved");
+    assert_eq!(last["text"], "resolved: disk CRITICAL on srv recovered");
+
+    // The lag is reported.
+    let metrics = supervised
+        .http
+        .get(format!("{}/metrics", supervised.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("vigie_check_lag_seconds{quantile=\"0.99\"}"));
+    assert!(metrics.contains("vigie_checks_scheduled 1"), "{metrics}");
+    supervised.stop().await;
+}
+
+async fn a_down_parent_makes_its_child_unreachable_without_paging_for_the_child(engine: Engine) {
+    // Every check on the same pace: the server's first failure has the router checked at
+    // once (on demand, as Icinga), so the router is known down before the server's last
+    // attempt.
+    let estate = format!(
+        "\
+id: acme
+name: ACME
+assets:
+  - id: rtr
+    name: Core router
+    kind: network_device
+    criticality: 5
+    host_check:
+      {{ kind: plugin, command: {CHECK_DUMMY}, args: [2, router down], interval: 200ms, retry_interval: 200ms }}
+  - id: srv
+    kind: host
+    host_check:
+      {{ kind: plugin, command: {CHECK_DUMMY}, args: [2, no answer], interval: 200ms, retry_interval: 200ms }}
+    checks:
+      - {{ name: http, kind: plugin, command: {CHECK_DUMMY}, args: [2, no answer], interval: 200ms, retry_interval: 200ms }}
+dependencies:
+  - {{ from: srv, to: rtr }}
+"
+    );
+    let Some(mut supervised) = Supervised::start(engine, &estate).await else {
+        return;
+    };
+    supervised
+        .check_until("acme:rtr:host", "HARD DOWN", is("DOWN", "HARD"))
+        .await;
+    let child = supervised
+        .check_until(
+            "acme:srv:host",
+            "HARD UNREACHABLE",
+            is("UNREACHABLE", "HARD"),
+        )
+        .await;
+    assert_eq!(child["kind"], "host");
+    supervised
+        .check_until("acme:srv:http", "HARD CRITICAL", is("CRITICAL", "HARD"))
+        .await;
+    // A few more rounds, in case anything would page late.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let alerts = supervised.alerts("acme").await;
+    assert_eq!(alerts.len(), 1, "only the router pages: {alerts:#?}");
+    let router = &alerts[0];
+    assert_eq!(router["asset"], "rtr");
+    assert_eq!(
+        router["title"],
+        "Core router is DOWN (1 host behind it unreachable)"
+    );
+    assert_eq!(router["labels"]["unreachable_children"], 1);
+    assert_eq!(router["labels"]["unreachable_hosts"], json!(["srv"]));
+    assert_eq!(router["labels"]["check_kind"], "host");
+    let metrics = supervised
+        .http
+        .get(format!("{}/metrics", supervised.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let suppressed = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("vigie_check_problems_suppressed_total "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap();
+    assert!(
+        suppressed >= 2,
+        "the child host and its service: {suppressed}"
+    );
+    supervised.stop().await;
+}
+
+async fn acknowledgements_downtimes_and_state_survive_a_restart(engine: Engine) {
+    let Some(mut supervised) =
+        Supervised::start(engine, &dummy_estate("acme", "2, \"disk full\"")).await
+    else {
+        return;
+    };
+    let id = "acme:srv:disk";
+    supervised
+        .check_until(id, "HARD CRITICAL", is("CRITICAL", "HARD"))
+        .await;
+    let operator = supervised.token("operator", None).await;
+    let (status, acked) = supervised
+        .post(
+            &operator,
+            &format!("/api/v1/checks/{id}/acknowledge"),
+            json!({"comment": "replacing the disk", "sticky": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{acked}");
+    assert_eq!(acked["acknowledgement"]["author"], "operator-all");
+    assert_eq!(acked["acknowledgement"]["comment"], "replacing the disk");
+    let (status, again) = supervised
+        .post(
+            &operator,
+            &format!("/api/v1/checks/{id}/acknowledge"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(
+        again["error"]["message"],
+        "check acme:srv:disk: the check is already acknowledged"
+    );
+
+    let now = vigie::clock::now_ms();
+    let (status, with_downtime) = supervised
+        .post(
+            &operator,
+            &format!("/api/v1/checks/{id}/downtimes"),
+            json!({"comment": "maintenance", "end_ms": now + 3_600_000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{with_downtime}");
+    assert_eq!(with_downtime["in_downtime"], true);
+    assert_eq!(with_downtime["downtimes"][0]["author"], "operator-all");
+    let (status, empty) = supervised
+        .post(
+            &operator,
+            &format!("/api/v1/checks/{id}/downtimes"),
+            json!({"start_ms": now, "end_ms": now - 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{empty}");
+    let client = supervised.token("client", Some("acme")).await;
+    let (status, _) = supervised
+        .post(
+            &client,
+            &format!("/api/v1/checks/{id}/acknowledge"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = supervised
+        .post(
+            &operator,
+            "/api/v1/checks/acme:srv:nothing/acknowledge",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A restart keeps the hard state, the attempt, the acknowledgement and the downtime: the
+    // check stays hard CRITICAL without paging again.
+    let before_alerts = supervised.alerts("acme").await;
+    supervised.restart().await;
+    let (status, check) = supervised
+        .get(&supervised.admin, &format!("/api/v1/checks/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (check["state"].clone(), check["state_type"].clone()),
+        (json!("CRITICAL"), json!("HARD"))
+    );
+    assert_eq!(check["acknowledgement"]["comment"], "replacing the disk");
+    assert_eq!(check["in_downtime"], true);
+    let last_check = check["last_check_ms"].as_i64().unwrap();
+    supervised
+        .check_until(id, "checked again after the restart", |check| {
+            check["last_check_ms"].as_i64() > Some(last_check)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after_alerts = supervised.alerts("acme").await;
+    assert_eq!(after_alerts.len(), before_alerts.len());
+    assert_eq!(after_alerts[0]["count"], before_alerts[0]["count"]);
+    supervised.stop().await;
+}
+
+async fn another_clients_token_cannot_see_or_touch_a_check(engine: Engine) {
+    let estate = format!(
+        "{}---\n{}",
+        dummy_estate("acme", "0, fine"),
+        dummy_estate("globex", "0, fine")
+    );
+    let Some(mut supervised) = Supervised::start(engine, &estate).await else {
+        return;
+    };
+    supervised
+        .check_until("acme:srv:disk", "checked", |check| {
+            check["last_check_ms"].is_i64()
+        })
+        .await;
+    supervised
+        .check_until("globex:srv:disk", "checked", |check| {
+            check["last_check_ms"].is_i64()
+        })
+        .await;
+    let globex = supervised.token("client", Some("globex")).await;
+    let (status, list) = supervised.get(&globex, "/api/v1/checks").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = list["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["globex:srv:disk"]);
+    let (_, list) = supervised.get(&globex, "/api/v1/checks?client=acme").await;
+    assert_eq!(list["checks"], json!([]));
+    let (status, body) = supervised
+        .get(&globex, "/api/v1/checks/acme:srv:disk")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (missing, _) = supervised
+        .get(&globex, "/api/v1/checks/acme:srv:nothing")
+        .await;
+    assert_eq!(
+        missing,
+        StatusCode::NOT_FOUND,
+        "the same as an absent check"
+    );
+    let (status, all) = supervised.get(&supervised.admin, "/api/v1/checks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all["checks"].as_array().unwrap().len(), 2);
+    let (status, _) = supervised
+        .get(&supervised.admin, "/api/v1/checks?state=BROKEN")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    supervised.stop().await;
+}
