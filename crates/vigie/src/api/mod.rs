@@ -12,6 +12,7 @@ mod estate;
 mod events;
 mod incidents;
 pub mod openapi;
+mod passive;
 mod stream;
 mod tokens;
 
@@ -85,6 +86,9 @@ pub fn router(state: AppState) -> Router {
         .route("/checks/{id}", get(checks::get_check))
         .route("/checks/{id}/acknowledge", post(checks::acknowledge))
         .route("/checks/{id}/downtimes", post(checks::schedule_downtime))
+        .route("/actions/process-check-result", post(passive::icinga))
+        .route("/passive/nrdp", post(passive::nrdp))
+        .route("/passive/commands", post(passive::commands))
         .route("/reload", post(estate::reload))
         .route(
             "/tokens",
@@ -96,6 +100,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", v1)
         .route("/api/openapi.json", get(openapi::serve))
+        // Where Icinga 2 clients send passive results.
+        .route("/v1/actions/process-check-result", post(passive::icinga))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/", get(index))

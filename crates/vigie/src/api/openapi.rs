@@ -216,6 +216,19 @@ fn paths() -> Value {
         "/api/v1/checks/{id}/downtimes",
         json!({"post": schedule_check_downtime()}),
     );
+    add(
+        "/api/v1/actions/process-check-result",
+        json!({"post": passive_icinga("passive_icinga")}),
+    );
+    add(
+        "/v1/actions/process-check-result",
+        json!({"post": passive_icinga("passive_icinga_compat")}),
+    );
+    add("/api/v1/passive/nrdp", json!({"post": passive_nrdp()}));
+    add(
+        "/api/v1/passive/commands",
+        json!({"post": passive_commands()}),
+    );
     add("/api/v1/reload", json!({"post": reload()}));
     add(
         "/api/v1/tokens",
@@ -770,6 +783,54 @@ fn schedule_check_downtime() -> Value {
             "responses": {"201": json_response("The check with its new downtime.", schema("Check"))},
         }),
         &[400, 403, 404, 409],
+    )
+}
+
+const PASSIVE_NAMES: &str = "The host is found among the assets of the caller's client (of every client for an admin or operator token; a name several clients use answers `409`) by asset id, hostname, short name or address; the service is the check's name, the host check without one. An unknown host or check answers `404` with its name; a batch is checked whole before anything is applied.\n\nRoles: `admin`, `operator` and `ingest`.";
+
+fn passive_icinga(operation: &str) -> Value {
+    api_operation(
+        json!({
+            "tags": ["checks"],
+            "operationId": operation,
+            "summary": "Submit a passive check result (Icinga 2's process-check-result)",
+            "description": format!("The body Icinga 2 documents: `exit_status` (services 0–3, hosts 0 UP / 1 DOWN), `plugin_output`, optional `performance_data` (list or string), `check_source`, `execution_start`/`execution_end`, `ttl`; the object by the `host` / `service` (`host!service`) query parameters, the same body fields, or a `filter` of the form `host.name==\"h\" && service.name==\"s\"`. Also served at `/v1/actions/process-check-result`, where Icinga clients send it. Example: `curl -X POST -H 'Authorization: Bearer …' 'http://127.0.0.1:8080/v1/actions/process-check-result?service=lyo-db01!backup' -d '{{\"exit_status\": 2, \"plugin_output\": \"backup failed\"}}'`.\n\n{PASSIVE_NAMES}"),
+            "parameters": [
+                {"name": "host", "in": "query", "required": false, "schema": {"type": "string"}},
+                {"name": "service", "in": "query", "required": false, "schema": {"type": "string"}, "description": "`host!service`"},
+            ],
+            "requestBody": json_request("The check result.", json!({"type": "object"})),
+            "responses": {"200": json_response("As Icinga answers: one entry per object.", json!({"type": "object", "properties": {"results": {"type": "array"}}}))},
+        }),
+        &[400, 403, 404, 409],
+    )
+}
+
+fn passive_nrdp() -> Value {
+    api_operation(
+        json!({
+            "tags": ["checks"],
+            "operationId": "passive_nrdp",
+            "summary": "Submit passive check results (NRDP JSON)",
+            "description": format!("The `JSONDATA` object of NRDP's `submitcheck`, as the JSON body: `{{\"checkresults\": [{{\"checkresult\": {{\"type\": \"service\"}}, \"hostname\": …, \"servicename\": …, \"state\": …, \"output\": …}}]}}`. Answers as NRDP does.\n\n{PASSIVE_NAMES}"),
+            "requestBody": json_request("The results.", json!({"type": "object", "required": ["checkresults"]})),
+            "responses": {"200": json_response("`{\"result\": {\"status\": 0, \"message\": \"OK\", …}}`.", json!({"type": "object"}))},
+        }),
+        &[400, 403, 404, 409, 413],
+    )
+}
+
+fn passive_commands() -> Value {
+    api_operation(
+        json!({
+            "tags": ["checks"],
+            "operationId": "passive_commands",
+            "summary": "Submit passive check results (Nagios external command lines)",
+            "description": format!("A text body, one command per line: `[epoch] PROCESS_SERVICE_CHECK_RESULT;host;service;return_code;output|perfdata` or `PROCESS_HOST_CHECK_RESULT;host;status_code;output` (the `[epoch] ` prefix is optional). A bad line refuses the batch with its line number.\n\n{PASSIVE_NAMES}"),
+            "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "responses": {"200": json_response("How many results were applied.", json!({"type": "object", "properties": {"processed": {"type": "integer"}}}))},
+        }),
+        &[400, 403, 404, 409, 413],
     )
 }
 

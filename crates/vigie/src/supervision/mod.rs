@@ -100,6 +100,14 @@ pub enum CheckRequest {
         end_ms: i64,
         duration_ms: Option<i64>,
     },
+    /// A result from outside (Icinga's process-check-result, NRDP, an external command),
+    /// taken as if the check had run: for a passive check, or ahead of an active one's next
+    /// run, as Icinga accepts it.
+    PassiveResult {
+        result: PluginResult,
+        /// When the sender says the check ran; now when it does not (never in the future).
+        time_ms: Option<i64>,
+    },
 }
 
 struct Request {
@@ -667,7 +675,30 @@ impl Supervisor {
             let _ = reply.send(Err(SupervisionError::UnknownCheck(id.to_string())));
             return;
         };
+        if let CheckRequest::PassiveResult { result, time_ms } = request {
+            let finished_ms = time_ms.map_or(now, |t| t.min(now));
+            self.process(
+                vec![Finished {
+                    definition,
+                    result,
+                    finished_ms,
+                }],
+                Vec::new(),
+            )
+            .await;
+            let answer = if self.dirty.contains(&id) {
+                Err(SupervisionError::Store(
+                    "the check's state was not written".into(),
+                ))
+            } else {
+                Ok(self.record(&id))
+            };
+            let _ = reply.send(answer);
+            return;
+        }
         let command = match request {
+            // Taken above; a match must name every request.
+            CheckRequest::PassiveResult { .. } => return,
             CheckRequest::Acknowledge {
                 author,
                 comment,

@@ -216,6 +216,7 @@ on_sqlite_and_postgres!(
     a_down_parent_makes_its_child_unreachable_without_paging_for_the_child,
     acknowledgements_downtimes_and_state_survive_a_restart,
     another_clients_token_cannot_see_or_touch_a_check,
+    passive_results_arrive_in_icinga_nrdp_and_external_command_formats,
 );
 
 async fn a_failing_plugin_pages_once_hard_and_a_reload_that_fixes_it_resolves_the_incident(
@@ -534,4 +535,118 @@ async fn another_clients_token_cannot_see_or_touch_a_check(engine: Engine) {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     supervised.stop().await;
+}
+
+/// A passive check fed by the formats Icinga, NRDP and Nagios senders use, unchanged.
+async fn passive_results_arrive_in_icinga_nrdp_and_external_command_formats(engine: Engine) {
+    let estate = "\
+id: acme
+name: acme
+assets:
+  - id: srv
+    kind: host
+    criticality: 4
+    hostnames: [srv.acme.example]
+    addresses: [127.0.40.1]
+    checks:
+      - name: backup
+        kind: passive
+        freshness: 1h
+        max_check_attempts: 1
+---
+id: bellevue-clinic
+name: bellevue-clinic
+";
+    let Some(supervised) = Supervised::start(engine, estate).await else {
+        return;
+    };
+    let id = "acme:srv:backup";
+    let ingest = supervised.token("ingest", Some("acme")).await;
+    // Icinga 2, at the path its clients use, object named by the query.
+    let (status, body) = supervised
+        .post(
+            &ingest,
+            "/v1/actions/process-check-result?service=srv.acme.example!backup",
+            json!({"exit_status": 2, "plugin_output": "backup failed", "performance_data": ["size=0B;;;0"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["results"][0]["status"],
+        "Successfully processed check result for object 'srv.acme.example!backup'."
+    );
+    let check = supervised
+        .check_until(id, "HARD CRITICAL", is("CRITICAL", "HARD"))
+        .await;
+    assert_eq!(check["output"], "backup failed");
+    assert_eq!(check["perfdata"], "size=0B;;;0");
+    // NRDP's JSON.
+    let (status, body) = supervised
+        .post(
+            &ingest,
+            "/api/v1/passive/nrdp",
+            json!({"checkresults": [{"checkresult": {"type": "service"}, "hostname": "srv", "servicename": "backup", "state": "0", "output": "backup done"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["meta"]["output"], "1 checks processed");
+    supervised.check_until(id, "OK", is("OK", "HARD")).await;
+    // A Nagios external command line, over HTTP.
+    let response = supervised
+        .http
+        .post(format!("{}/api/v1/passive/commands", supervised.url))
+        .bearer_auth(&ingest)
+        .body("PROCESS_SERVICE_CHECK_RESULT;127.0.40.1;backup;1;backup slow|time=900s\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let check = supervised
+        .check_until(id, "HARD WARNING", is("WARNING", "HARD"))
+        .await;
+    assert_eq!(check["output"], "backup slow");
+    // Unknown names answer 404 with the name; a bad line says which.
+    let (status, body) = supervised
+        .post(
+            &ingest,
+            "/api/v1/actions/process-check-result",
+            json!({"filter": "host.name==\"nowhere\"", "exit_status": 0, "plugin_output": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("nowhere"), "{body}");
+    let (status, body) = supervised
+        .post(
+            &ingest,
+            "/api/v1/passive/nrdp",
+            json!({"checkresults": [{"hostname": "srv", "servicename": "restore", "state": 0, "output": "x"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("restore"), "{body}");
+    let response = supervised
+        .http
+        .post(format!("{}/api/v1/passive/commands", supervised.url))
+        .bearer_auth(&ingest)
+        .body("PROCESS_SERVICE_CHECK_RESULT;srv;backup;0;fine\nPROCESS_SERVICE_CHECK_RESULT;srv;backup;9;x\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("line 2"));
+    // Another client's sender cannot reach this host.
+    let other = supervised.token("ingest", Some("bellevue-clinic")).await;
+    let (status, _) = supervised
+        .post(
+            &other,
+            "/v1/actions/process-check-result?service=srv!backup",
+            json!({"exit_status": 0, "plugin_output": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The bad batch applied nothing: still WARNING.
+    let (_, check) = supervised
+        .get(&supervised.admin, &format!("/api/v1/checks/{id}"))
+        .await;
+    assert_eq!(check["state"], "WARNING");
 }

@@ -1,0 +1,178 @@
+//! Passive check results in, in the formats existing senders speak, so that they can point at
+//! Vigie unchanged: Icinga 2's `POST /v1/actions/process-check-result` (also served at that
+//! path outside `/api/v1`, where Icinga clients send it), NRDP's JSON (`checkresults`), and
+//! Nagios external command lines (`PROCESS_SERVICE_CHECK_RESULT;…`, one per line).
+//!
+//! A result names a host and, for a service, the check: the host is found among the assets of
+//! the caller's client (of every client for an admin or operator token: a name that several
+//! clients use is refused, use that client's token), by asset id, hostname, short name or
+//! address; the service is the check's name, the host check without one. An unknown host or
+//! check answers 404 with its name. A batch is parsed whole before anything is applied.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigie_core::check::passive::{PassiveResult, parse_external_command, parse_icinga, parse_nrdp};
+use vigie_core::check::{CheckId, HOST_CHECK_NAME};
+
+use super::{ApiError, AppState};
+use crate::auth::{Caller, Role};
+use crate::estate::ClientHosts;
+use crate::supervision::{CheckRequest, SupervisionError};
+
+const SENDERS: &[Role] = &[Role::Admin, Role::Operator, Role::Ingest];
+
+/// Results of one request, at most.
+const MAX_RESULTS: usize = 10_000;
+
+/// The check a result is for.
+fn check_of(
+    state: &AppState,
+    caller: &Caller,
+    result: &PassiveResult,
+) -> Result<CheckId, ApiError> {
+    let (_, estate) = state.estate.current();
+    let mut found = Vec::new();
+    for client in estate.clients.values() {
+        if caller.client.as_deref().is_some_and(|own| own != client.id) {
+            continue;
+        }
+        if let Some(asset) = ClientHosts::build(client).find(&result.host) {
+            found.push((client.id.clone(), asset.to_owned()));
+        }
+    }
+    let (client, asset) = match found.as_slice() {
+        [] => return Err(ApiError::not_found(format!("no host {:?}", result.host))),
+        [one] => one.clone(),
+        _ => {
+            return Err(ApiError::conflict(format!(
+                "host {:?} names assets of several clients: send it with that client's token",
+                result.host
+            )));
+        }
+    };
+    let check = result.service.as_deref().unwrap_or(HOST_CHECK_NAME);
+    Ok(CheckId::new(client, asset, check))
+}
+
+async fn apply(
+    state: &AppState,
+    caller: &Caller,
+    results: Vec<PassiveResult>,
+) -> Result<Vec<String>, ApiError> {
+    if results.len() > MAX_RESULTS {
+        return Err(ApiError::too_large(format!(
+            "{} results in one request; at most {MAX_RESULTS}",
+            results.len()
+        )));
+    }
+    // Resolve every name first: a batch with an unknown host applies nothing.
+    let ids = results
+        .iter()
+        .map(|result| check_of(state, caller, result))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut applied = Vec::with_capacity(ids.len());
+    for (id, passive) in ids.into_iter().zip(results) {
+        let name = match &passive.service {
+            Some(service) => format!("{}!{service}", passive.host),
+            None => passive.host.clone(),
+        };
+        let request = CheckRequest::PassiveResult {
+            result: passive.result,
+            time_ms: passive.time_ms,
+        };
+        match state.supervision.request(id.clone(), request).await {
+            Ok(_) => applied.push(name),
+            Err(SupervisionError::UnknownCheck(_)) => {
+                return Err(ApiError::not_found(format!(
+                    "no check {:?} on host {:?}",
+                    passive.service.as_deref().unwrap_or(HOST_CHECK_NAME),
+                    passive.host
+                )));
+            }
+            Err(error) => return Err(ApiError::internal(error.to_string())),
+        }
+    }
+    Ok(applied)
+}
+
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))
+}
+
+#[derive(Deserialize)]
+pub struct IcingaTarget {
+    host: Option<String>,
+    service: Option<String>,
+}
+
+/// Icinga 2's `process-check-result`; answers as Icinga does.
+pub async fn icinga(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(target): Query<IcingaTarget>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(SENDERS, "submit check results")?;
+    let body = json_body(&body)?;
+    let result = parse_icinga(&body, target.host.as_deref(), target.service.as_deref())
+        .map_err(ApiError::bad_request)?;
+    let names = apply(&state, &caller, vec![result]).await?;
+    Ok(Json(json!({"results": names.iter().map(|name| json!({
+        "code": 200.0,
+        "status": format!("Successfully processed check result for object '{name}'."),
+    })).collect::<Vec<_>>()})))
+}
+
+/// NRDP's `JSONDATA` object, as the body.
+pub async fn nrdp(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(SENDERS, "submit check results")?;
+    let body = json_body(&body)?;
+    let results = parse_nrdp(&body).map_err(|problems| {
+        ApiError::bad_request(format!(
+            "{} bad check results: {}",
+            problems.len(),
+            problems.join("; ")
+        ))
+    })?;
+    let names = apply(&state, &caller, results).await?;
+    Ok(Json(
+        json!({"result": {"status": 0, "message": "OK", "meta": {
+            "output": format!("{} checks processed", names.len())
+        }}}),
+    ))
+}
+
+/// External command lines, one per line (blank lines skipped).
+pub async fn commands(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(SENDERS, "submit check results")?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    let mut results = Vec::new();
+    let mut problems = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_external_command(line) {
+            Ok(result) => results.push(result),
+            Err(problem) => problems.push(format!("line {}: {problem}", number + 1)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::bad_request(problems.join("; ")));
+    }
+    let names = apply(&state, &caller, results).await?;
+    Ok(Json(json!({"processed": names.len()})))
+}
