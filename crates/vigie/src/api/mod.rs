@@ -102,6 +102,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi::serve))
         // Where Icinga 2 clients send passive results.
         .route("/v1/actions/process-check-result", post(passive::icinga))
+        // Where Prometheus sends alerts to an Alertmanager.
+        .route("/api/v2/alerts", post(passive::alertmanager))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/", get(index))

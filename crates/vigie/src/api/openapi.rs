@@ -225,6 +225,7 @@ fn paths() -> Value {
         json!({"post": passive_icinga("passive_icinga_compat")}),
     );
     add("/api/v1/passive/nrdp", json!({"post": passive_nrdp()}));
+    add("/api/v2/alerts", json!({"post": alertmanager_alerts()}));
     add(
         "/api/v1/passive/commands",
         json!({"post": passive_commands()}),
@@ -803,6 +804,20 @@ fn passive_icinga(operation: &str) -> Value {
             "responses": {"200": json_response("As Icinga answers: one entry per object.", json!({"type": "object", "properties": {"results": {"type": "array"}}}))},
         }),
         &[400, 403, 404, 409],
+    )
+}
+
+fn alertmanager_alerts() -> Value {
+    api_operation(
+        json!({
+            "tags": ["incidents"],
+            "operationId": "alertmanager_alerts",
+            "summary": "Receive Prometheus alerts (Alertmanager's API v2)",
+            "description": "The body Prometheus sends to an Alertmanager: a list of `{labels, annotations, startsAt, endsAt, generatorURL}`, `labels.alertname` required. The client is the token's, or the `client` label with an admin or operator token; the asset is found from an `asset`, `host` or `instance` (host:port) label among the client's. A firing alert becomes an alert (the label set is its fingerprint: re-sends count up); one whose `endsAt` has passed resolves it. Missing `startsAt` is now, missing `endsAt` now + 5 min, as Alertmanager does — but an alert that is simply no longer re-sent is not resolved by time yet. A bad alert refuses the batch, every problem listed.\n\nRoles: `admin`, `operator` and `ingest`.",
+            "requestBody": json_request("The alerts.", json!({"type": "array", "items": {"type": "object", "required": ["labels"]}})),
+            "responses": {"200": {"description": "Taken: the alerts are in the store."}},
+        }),
+        &[400, 403, 413],
     )
 }
 

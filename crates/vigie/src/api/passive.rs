@@ -13,9 +13,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use serde::Deserialize;
+use serde_json::Map;
 use serde_json::{Value, json};
+use vigie_core::alert::alertmanager::parse_postable_alerts;
 use vigie_core::check::passive::{PassiveResult, parse_external_command, parse_icinga, parse_nrdp};
 use vigie_core::check::{CheckId, HOST_CHECK_NAME};
+use vigie_core::event::Severity;
+use vigie_core::incident::IncidentCommand;
+use vigie_core::incident::model::AlertSignal;
 
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Role};
@@ -175,4 +180,119 @@ pub async fn commands(
     }
     let names = apply(&state, &caller, results).await?;
     Ok(Json(json!({"processed": names.len()})))
+}
+
+/// Prometheus alerts as Alertmanager takes them (`POST /api/v2/alerts`), so that a Prometheus
+/// can point at Vigie unchanged. The client is the token's, or the alert's `client` label
+/// for an admin or operator token; the asset, when an `instance`, `host` or `asset` label
+/// names one of the client's. A firing alert is an alert signal (repeats count up on the same
+/// fingerprint: the label set); one whose `endsAt` has passed resolves it. A bad alert refuses
+/// the batch with every problem listed.
+pub async fn alertmanager(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<axum::http::StatusCode, ApiError> {
+    caller.require(SENDERS, "submit alerts")?;
+    let body = json_body(&body)?;
+    let now = crate::clock::now_ms();
+    let alerts = parse_postable_alerts(&body, now)
+        .map_err(|problems| ApiError::bad_request(problems.join("; ")))?;
+    if alerts.len() > MAX_RESULTS {
+        return Err(ApiError::too_large(format!(
+            "{} alerts in one request; at most {MAX_RESULTS}",
+            alerts.len()
+        )));
+    }
+    let (_, estate) = state.estate.current();
+    let mut commands = Vec::with_capacity(alerts.len());
+    let mut problems = Vec::new();
+    for (index, alert) in alerts.iter().enumerate() {
+        let labelled = alert.labels.get("client").map(String::as_str);
+        let client_id = match (caller.client.as_deref(), labelled) {
+            (Some(own), Some(other)) if own != other => {
+                problems.push(format!(
+                    "[{index}]: labels.client {other:?} is not this token's client"
+                ));
+                continue;
+            }
+            (Some(own), _) => own,
+            (None, Some(named)) => named,
+            (None, None) => {
+                problems.push(format!(
+                    "[{index}]: labels.client is required with a token of no client"
+                ));
+                continue;
+            }
+        };
+        let Some(client) = estate.clients.get(client_id) else {
+            problems.push(format!("[{index}]: unknown client {client_id:?}"));
+            continue;
+        };
+        let fingerprint = format!("am-{}", alert.fingerprint);
+        if alert.is_resolved(now) {
+            commands.push(IncidentCommand::ResolveAlert {
+                client: client.id.clone(),
+                fingerprint,
+                actor: caller.actor(),
+            });
+            continue;
+        }
+        let hosts = ClientHosts::build(client);
+        let asset = ["asset", "host", "instance"]
+            .iter()
+            .filter_map(|label| alert.labels.get(*label))
+            .find_map(|value| {
+                // `instance` is usually host:port.
+                let host = value
+                    .rsplit_once(':')
+                    .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+                    .map_or(value.as_str(), |(host, _)| host);
+                hosts.find(host).map(str::to_owned)
+            });
+        let severity = match alert.labels.get("severity").map(String::as_str) {
+            Some("critical" | "page") => Severity::Critical,
+            Some("warning") => Severity::Warning,
+            Some("info" | "none") => Severity::Info,
+            _ => Severity::Error,
+        };
+        let mut labels = Map::new();
+        labels.insert("labels".into(), json!(alert.labels));
+        labels.insert("annotations".into(), json!(alert.annotations));
+        labels.insert("starts_at_ms".into(), json!(alert.starts_at_ms));
+        labels.insert("ends_at_ms".into(), json!(alert.ends_at_ms));
+        if let Some(url) = &alert.generator_url {
+            labels.insert("generator_url".into(), json!(url));
+        }
+        commands.push(IncidentCommand::Signal(AlertSignal {
+            client: client.id.clone(),
+            fingerprint,
+            rule: format!("alertmanager/{}", alert.alertname()),
+            title: alert
+                .annotations
+                .get("summary")
+                .cloned()
+                .unwrap_or_else(|| alert.alertname().to_owned()),
+            severity,
+            criticality: asset
+                .as_deref()
+                .and_then(|a| client.assets.iter().find(|x| x.id == a))
+                .map(|a| a.criticality),
+            asset,
+            source: "alertmanager".into(),
+            kind: "alert".into(),
+            event_id: None,
+            time_ms: alert.starts_at_ms.min(now),
+            labels,
+        }));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::bad_request(problems.join("; ")));
+    }
+    state
+        .pipeline
+        .supervise(commands)
+        .await
+        .map_err(|error| ApiError::internal(error.to_string()))?;
+    Ok(axum::http::StatusCode::OK)
 }

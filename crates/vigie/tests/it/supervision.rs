@@ -217,6 +217,7 @@ on_sqlite_and_postgres!(
     acknowledgements_downtimes_and_state_survive_a_restart,
     another_clients_token_cannot_see_or_touch_a_check,
     passive_results_arrive_in_icinga_nrdp_and_external_command_formats,
+    prometheus_alerts_open_and_resolve_incidents,
 );
 
 async fn a_failing_plugin_pages_once_hard_and_a_reload_that_fixes_it_resolves_the_incident(
@@ -649,4 +650,69 @@ name: bellevue-clinic
         .get(&supervised.admin, &format!("/api/v1/checks/{id}"))
         .await;
     assert_eq!(check["state"], "WARNING");
+}
+
+/// Prometheus pointed at Vigie as at an Alertmanager: a firing alert opens an incident on the
+/// asset its `instance` names, a re-send counts up, an ended one resolves it.
+async fn prometheus_alerts_open_and_resolve_incidents(engine: Engine) {
+    let Some(supervised) = Supervised::start(engine, &dummy_estate("acme", "0")).await else {
+        return;
+    };
+    let ingest = supervised.token("ingest", Some("acme")).await;
+    let alert = json!({
+        "labels": {"alertname": "DiskFull", "instance": "127.0.40.1:9100", "severity": "critical"},
+        "annotations": {"summary": "disk full on srv"},
+        "generatorURL": "http://prometheus:9090/graph"
+    });
+    for _ in 0..2 {
+        let (status, body) = supervised
+            .post(&ingest, "/api/v2/alerts", json!([alert.clone()]))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let alerts = supervised.alerts("acme").await;
+    let posted: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["source"] == "alertmanager")
+        .collect();
+    assert_eq!(posted.len(), 1, "{alerts:?}");
+    assert_eq!(posted[0]["asset"], "srv");
+    assert_eq!(posted[0]["title"], "disk full on srv");
+    assert_eq!(posted[0]["count"], 2, "{:?}", posted[0]);
+    let mut ended = alert.clone();
+    ended["startsAt"] = json!("2025-01-01T00:00:00Z");
+    ended["endsAt"] = json!("2025-01-01T01:00:00Z");
+    let (status, body) = supervised
+        .post(&ingest, "/api/v2/alerts", json!([ended]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let alerts = supervised.alerts("acme").await;
+    let posted = alerts
+        .iter()
+        .find(|a| a["source"] == "alertmanager")
+        .unwrap();
+    assert_ne!(posted["status"], "firing", "{posted}");
+    // No alertname: refused whole, with the position.
+    let (status, body) = supervised
+        .post(
+            &ingest,
+            "/api/v2/alerts",
+            json!([alert, {"labels": {"instance": "x"}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.to_string()
+            .contains("[1]: labels.alertname is required"),
+        "{body}"
+    );
+    // Another client's label with this client's token: refused.
+    let (status, _) = supervised
+        .post(
+            &ingest,
+            "/api/v2/alerts",
+            json!([{"labels": {"alertname": "X", "client": "bellevue-clinic"}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
