@@ -181,6 +181,7 @@ pub async fn start(
         dirty: HashSet::new(),
         unpaged: HashSet::new(),
         removed: Vec::new(),
+        next_tick_ms: 0,
     };
     Ok((SupervisionHandle { requests }, supervisor.run(inbox)))
 }
@@ -221,6 +222,8 @@ struct Supervisor {
     unpaged: HashSet<CheckId>,
     /// Checks removed from the estate, to forget in the store.
     removed: Vec<String>,
+    /// When timers (downtimes, acknowledgement expiries) are next looked at.
+    next_tick_ms: i64,
 }
 
 impl Supervisor {
@@ -229,6 +232,7 @@ impl Supervisor {
             let now = crate::clock::now_ms();
             let mut commands = Vec::new();
             self.sync_estate(now, &mut commands);
+            self.tick_timers(now, &mut commands);
             let finished = self.dispatch(now);
             // New checks are written at once, so that the API lists them before they run.
             let unwritten = !self.dirty.is_empty() || !self.removed.is_empty();
@@ -264,6 +268,41 @@ impl Supervisor {
                 },
                 _ = tokio::time::sleep(wait) => {}
             }
+        }
+    }
+
+    /// Lets time pass for the checks with a downtime or an expiring acknowledgement, at most
+    /// once a second: a downtime starts and ends, an acknowledgement expires, when it is due,
+    /// not only at the check's next result.
+    fn tick_timers(&mut self, now: i64, commands: &mut Vec<IncidentCommand>) {
+        if now < self.next_tick_ms {
+            return;
+        }
+        self.next_tick_ms = now.saturating_add(1_000);
+        let timed: Vec<CheckId> = self
+            .statuses
+            .iter()
+            .filter(|(_, status)| {
+                !status.downtimes.is_empty()
+                    || status
+                        .acknowledgement
+                        .as_ref()
+                        .is_some_and(|ack| ack.expires_ms.is_some())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in timed {
+            let (Some(definition), Some(status)) =
+                (self.checks.get(&id).cloned(), self.statuses.get_mut(&id))
+            else {
+                continue;
+            };
+            let before = status.clone();
+            let effects = status.apply(CheckCommand::Tick, now);
+            if *status != before {
+                self.dirty.insert(id.clone());
+            }
+            self.take_effects(&definition, effects, now, commands);
         }
     }
 

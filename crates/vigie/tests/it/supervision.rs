@@ -218,6 +218,7 @@ on_sqlite_and_postgres!(
     another_clients_token_cannot_see_or_touch_a_check,
     passive_results_arrive_in_icinga_nrdp_and_external_command_formats,
     prometheus_alerts_open_and_resolve_incidents,
+    a_downtime_starts_and_ends_on_time_without_a_new_result,
 );
 
 async fn a_failing_plugin_pages_once_hard_and_a_reload_that_fixes_it_resolves_the_incident(
@@ -715,4 +716,45 @@ async fn prometheus_alerts_open_and_resolve_incidents(engine: Engine) {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// Timers run without results: a passive check that hears nothing still enters and leaves its
+/// downtime when due.
+async fn a_downtime_starts_and_ends_on_time_without_a_new_result(engine: Engine) {
+    let estate = "\
+id: acme
+name: acme
+assets:
+  - id: srv
+    kind: host
+    criticality: 4
+    checks:
+      - name: backup
+        kind: passive
+        freshness: 1h
+";
+    let Some(supervised) = Supervised::start(engine, estate).await else {
+        return;
+    };
+    let id = "acme:srv:backup";
+    supervised.check_until(id, "listed", |_| true).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let (status, body) = supervised
+        .post(
+            &supervised.admin,
+            &format!("/api/v1/checks/{id}/downtimes"),
+            json!({"comment": "restore test", "start_ms": now + 1_000, "end_ms": now + 3_000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["in_downtime"], false, "{body}");
+    supervised
+        .check_until(id, "in downtime", |check| check["in_downtime"] == true)
+        .await;
+    supervised
+        .check_until(id, "out of downtime", |check| check["in_downtime"] == false)
+        .await;
 }
