@@ -11,3 +11,4 @@ pub mod incident;
 pub mod notify;
 pub mod rule;
 pub mod service;
+pub(crate) mod yaml;

@@ -20,13 +20,13 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_saphyr::{MessageFormatter, UserMessageFormatter};
 
 use crate::alert::Fnv1a;
 use crate::estate::Diagnostic;
 use crate::rule::sigma::LogSource;
+use crate::yaml::{Node, NodeValue};
 
 /// The built-in map, as shipped.
 const DEFAULT_MAP: &str = include_str!("logsources.yaml");
@@ -1186,108 +1186,6 @@ fn read_test(
             );
             None
         }
-    }
-}
-
-/// A YAML node and the 1-based line it appears on (0 when the parser could not tell).
-struct Node {
-    line: usize,
-    value: NodeValue,
-}
-
-enum NodeValue {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
-}
-
-impl NodeValue {
-    fn describe(&self) -> &'static str {
-        match self {
-            NodeValue::Null => "nothing",
-            NodeValue::Bool(_) => "a boolean",
-            NodeValue::Int(_) | NodeValue::Float(_) => "a number",
-            NodeValue::Str(_) => "text",
-            NodeValue::Seq(_) => "a list",
-            NodeValue::Map(_) => "a mapping",
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = serde_saphyr::Spanned::<NodeValue>::deserialize(deserializer)?;
-        Ok(Node {
-            line: usize::try_from(spanned.referenced.line()).unwrap_or(0),
-            value: spanned.value,
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = NodeValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<NodeValue, E> {
-        Ok(NodeValue::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<NodeValue, E> {
-        Ok(NodeValue::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NodeValue, D::Error> {
-        NodeValue::deserialize(d)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<NodeValue, E> {
-        Ok(NodeValue::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<NodeValue, E> {
-        Ok(NodeValue::Int(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<NodeValue, E> {
-        Ok(i64::try_from(v).map_or_else(|_| NodeValue::Str(v.to_string()), NodeValue::Int))
-    }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<NodeValue, E> {
-        Ok(i64::try_from(v).map_or_else(|_| NodeValue::Str(v.to_string()), NodeValue::Int))
-    }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<NodeValue, E> {
-        Ok(i64::try_from(v).map_or_else(|_| NodeValue::Str(v.to_string()), NodeValue::Int))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<NodeValue, E> {
-        Ok(NodeValue::Float(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<NodeValue, E> {
-        Ok(NodeValue::Str(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<NodeValue, E> {
-        Ok(NodeValue::Str(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeValue, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Node>()? {
-            items.push(item);
-        }
-        Ok(NodeValue::Seq(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeValue, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(entry) = map.next_entry::<Node, Node>()? {
-            entries.push(entry);
-        }
-        Ok(NodeValue::Map(entries))
     }
 }
 

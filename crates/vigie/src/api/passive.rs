@@ -32,25 +32,26 @@ const SENDERS: &[Role] = &[Role::Admin, Role::Operator, Role::Ingest];
 /// Results of one request, at most.
 const MAX_RESULTS: usize = 10_000;
 
-/// The check a result is for.
-fn check_of(
-    state: &AppState,
-    caller: &Caller,
-    result: &PassiveResult,
-) -> Result<CheckId, ApiError> {
+/// The host indexes of the clients a caller may send for, built once per request.
+fn visible_hosts(state: &AppState, caller: &Caller) -> Vec<(String, ClientHosts)> {
     let (_, estate) = state.estate.current();
-    let mut found = Vec::new();
-    for client in estate.clients.values() {
-        if caller.client.as_deref().is_some_and(|own| own != client.id) {
-            continue;
-        }
-        if let Some(asset) = ClientHosts::build(client).find(&result.host) {
-            found.push((client.id.clone(), asset.to_owned()));
-        }
-    }
+    estate
+        .clients
+        .values()
+        .filter(|client| caller.client.as_deref().is_none_or(|own| own == client.id))
+        .map(|client| (client.id.clone(), ClientHosts::build(client)))
+        .collect()
+}
+
+/// The check a result is for.
+fn check_of(hosts: &[(String, ClientHosts)], result: &PassiveResult) -> Result<CheckId, ApiError> {
+    let found: Vec<(&str, &str)> = hosts
+        .iter()
+        .filter_map(|(client, hosts)| Some((client.as_str(), hosts.find(&result.host)?)))
+        .collect();
     let (client, asset) = match found.as_slice() {
         [] => return Err(ApiError::not_found(format!("no host {:?}", result.host))),
-        [one] => one.clone(),
+        [one] => *one,
         _ => {
             return Err(ApiError::conflict(format!(
                 "host {:?} names assets of several clients: send it with that client's token",
@@ -74,9 +75,10 @@ async fn apply(
         )));
     }
     // Resolve every name first: a batch with an unknown host applies nothing.
+    let hosts = visible_hosts(state, caller);
     let ids = results
         .iter()
-        .map(|result| check_of(state, caller, result))
+        .map(|result| check_of(&hosts, result))
         .collect::<Result<Vec<_>, _>>()?;
     let mut applied = Vec::with_capacity(ids.len());
     for (id, passive) in ids.into_iter().zip(results) {
@@ -205,6 +207,8 @@ pub async fn alertmanager(
         )));
     }
     let (_, estate) = state.estate.current();
+    let mut hosts_of: std::collections::HashMap<String, ClientHosts> =
+        std::collections::HashMap::new();
     let mut commands = Vec::with_capacity(alerts.len());
     let mut problems = Vec::new();
     for (index, alert) in alerts.iter().enumerate() {
@@ -238,7 +242,9 @@ pub async fn alertmanager(
             });
             continue;
         }
-        let hosts = ClientHosts::build(client);
+        let hosts = hosts_of
+            .entry(client.id.clone())
+            .or_insert_with(|| ClientHosts::build(client));
         let asset = ["asset", "host", "instance"]
             .iter()
             .filter_map(|label| alert.labels.get(*label))

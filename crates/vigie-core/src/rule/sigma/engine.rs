@@ -39,8 +39,8 @@ const MAX_ROUTES: usize = 256;
 /// Compiled Sigma rules, indexed.
 pub struct SigmaEngine {
     id: u64,
-    /// How events are given their logsource (the built-in map unless the operator gave one).
-    map: Arc<LogsourceMap>,
+    /// How events are given their logsource: the operator's map, or the built-in one.
+    map: Option<Arc<LogsourceMap>>,
     rules: Vec<CompiledRule>,
     table: FieldTable,
     /// Per rule, its witness clauses (see `index`).
@@ -96,12 +96,16 @@ impl Default for SigmaEngine {
 impl SigmaEngine {
     /// An engine routing events with the built-in logsource map.
     pub fn new(rules: Vec<CompiledRule>) -> SigmaEngine {
-        SigmaEngine::with_logsource_map(rules, Arc::new(LogsourceMap::default_map().clone()))
+        SigmaEngine::build(rules, None)
     }
 
     /// An engine routing events with `map` (the operator's entries merged with the built-in
     /// ones, see `LogsourceMap::with_overrides`).
-    pub fn with_logsource_map(mut rules: Vec<CompiledRule>, map: Arc<LogsourceMap>) -> SigmaEngine {
+    pub fn with_logsource_map(rules: Vec<CompiledRule>, map: Arc<LogsourceMap>) -> SigmaEngine {
+        SigmaEngine::build(rules, Some(map))
+    }
+
+    fn build(mut rules: Vec<CompiledRule>, map: Option<Arc<LogsourceMap>>) -> SigmaEngine {
         let table = FieldTable::number(&mut rules);
         let clauses = all_clauses(&rules);
         let mut logsources: Vec<LogSource> = Vec::new();
@@ -149,7 +153,11 @@ impl SigmaEngine {
         if self.rules.is_empty() {
             return out;
         }
-        let logsource = EventLogSource::with_map(document, &self.map);
+        let map = self
+            .map
+            .as_deref()
+            .unwrap_or_else(|| LogsourceMap::default_map());
+        let logsource = EventLogSource::with_map(document, map);
         SCRATCH.with_borrow_mut(|scratch| {
             if scratch.engine != self.id {
                 scratch.engine = self.id;

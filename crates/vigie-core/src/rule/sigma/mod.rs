@@ -16,7 +16,7 @@ mod index;
 mod modifier;
 mod parse;
 mod pattern;
-mod yaml;
+use crate::yaml;
 
 #[cfg(test)]
 mod filter_tests;

@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::yaml::{Node, NodeValue};
 use crate::rule::correlation::{
     CompareOp, CorrelationCondition, CorrelationKind, CorrelationRule, parse_timespan,
 };
+use crate::yaml::{Node, NodeValue};
 
 /// A parse or compile failure of one rule, with the YAML line when known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,6 @@
-//! A YAML tree that keeps the line of every node, so that a rejected rule points at the line
-//! that made it unsupported. Only the shapes Sigma uses are kept: scalars, sequences and maps
-//! (in document order).
+//! A YAML tree that keeps the line of every node, so that a rejected rule or a bad mapping
+//! entry points at its line. Scalars, sequences and maps (in document order); read by the
+//! Sigma parser and the logsource map.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -54,6 +54,20 @@ impl Node {
             NodeValue::Str(_) => "string",
             NodeValue::Seq(_) => "list",
             NodeValue::Map(_) => "map",
+        }
+    }
+}
+
+impl NodeValue {
+    /// What the node is, as an error message says it ("expected a list, found text").
+    pub fn describe(&self) -> &'static str {
+        match self {
+            NodeValue::Null => "nothing",
+            NodeValue::Bool(_) => "a boolean",
+            NodeValue::Int(_) | NodeValue::Float(_) => "a number",
+            NodeValue::Str(_) => "text",
+            NodeValue::Seq(_) => "a list",
+            NodeValue::Map(_) => "a mapping",
         }
     }
 }
