@@ -10,30 +10,38 @@
 //! every rule. The mapping is the built-in logsource map, after the operator's
 //! (`--logsource-map FILE`, docs/logsources.md) when one is given.
 //!
+//! Tuned for a client (`--estate DIR`, `--client ID`, `--sigma-filters DIR`, see `tuning`): the
+//! rules are compiled as `vigie serve` compiles them for that client — `expand` placeholders
+//! with its values, its filters and those for every client — and every event read is that
+//! client's, so the hunt matches what serve would have alerted on for it. Without an estate,
+//! rules with placeholders are rejected and no filter applies.
+//!
 //! Invariant: one bad record, value or file never stops the hunt; it is counted and reported on
 //! stderr at the end. Only a path or rule directory named on the command line that cannot be
-//! read is an error.
+//! read, or tuning that cannot be applied (an estate that does not load, an unknown client, a
+//! rejected filter of the client's), is an error.
 
 mod output;
 mod source;
+mod tuning;
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use serde_json::Value;
 
-use vigie_core::rule::sigma::{CompiledRule, SigmaEngine, SigmaLevel, load_rules};
+use vigie_core::rule::detect::DetectionSet;
+use vigie_core::rule::sigma::{CompiledRule, SigmaLevel, load_rules};
 
 pub use output::{HuntFormat, HuntMatch, MatchWriter};
 pub use source::{FileKind, Location, discover_files, read_events};
 
-use crate::rule::{read_logsource_map, read_rule_dir};
+use crate::rule::{DetectionSources, located, read_detection, read_estate};
 
 /// Arguments of `vigie hunt`.
 #[derive(Debug, Clone, clap::Args)]
@@ -58,6 +66,17 @@ pub struct HuntArgs {
     /// Sigma product, category and service events stand for.
     #[arg(long = "logsource-map", value_name = "FILE")]
     pub logsource_map: Option<PathBuf>,
+    /// An estate directory: hunt with the tuning `vigie serve` applies to one of its clients
+    /// (placeholder values, filters), every event being that client's.
+    #[arg(long, value_name = "DIR")]
+    pub estate: Option<PathBuf>,
+    /// The client of the estate whose tuning applies; needed when the estate has several.
+    #[arg(long, value_name = "ID", requires = "estate")]
+    pub client: Option<String>,
+    /// A directory of Sigma filters, as `vigie serve --sigma-filters` reads it: its files tune
+    /// every client, those of `DIR/<client-id>/` that client.
+    #[arg(long = "sigma-filters", value_name = "DIR", requires = "estate")]
+    pub sigma_filters: Option<PathBuf>,
 }
 
 /// `--min-level`, the Sigma levels as the command line spells them.
@@ -95,34 +114,71 @@ struct HuntCounts {
 pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let files = discover_files(&args.paths)?;
-    let logsource_map = args
-        .logsource_map
-        .as_deref()
-        .map(|path| {
-            let (map, entries) = read_logsource_map(path)?;
-            eprintln!(
-                "logsource map: {entries} entries from {}, then the built-in ones",
-                path.display()
-            );
-            anyhow::Ok(map)
-        })
-        .transpose()?;
-    let mut rule_files = Vec::new();
     for dir in &args.rules {
         if !dir.is_dir() {
             // `read_rule_dir` would say the same; checking here names the directory plainly.
             std::fs::read_dir(dir)
                 .with_context(|| format!("cannot read rule directory {}", dir.display()))?;
         }
-        rule_files.extend(read_rule_dir(dir)?);
     }
-    let set = load_rules(&rule_files, &HashMap::new());
-    eprintln!(
-        "{} rules loaded, {} rejected in {:.2} s",
-        set.rules.len(),
-        set.rejected.len(),
-        started.elapsed().as_secs_f64()
-    );
+    let detection = read_detection(&DetectionSources {
+        rules: args.rules.clone(),
+        filters: args.sigma_filters.clone(),
+        logsource_map: args.logsource_map.clone(),
+    })?;
+    if let (Some(path), Some((_, entries))) = (&args.logsource_map, &detection.logsource_map) {
+        eprintln!(
+            "logsource map: {entries} entries from {}, then the built-in ones",
+            path.display()
+        );
+    }
+    let (mut set, client) = match &args.estate {
+        None => {
+            let mut set = load_rules(&detection.rules, &HashMap::new());
+            // As before tuning existed: filter documents among the rules are not applied.
+            set.filters.clear();
+            set.logsource_map = detection.logsource_map.map(|(map, _)| map);
+            eprintln!(
+                "{} rules loaded, {} rejected in {:.2} s",
+                set.rules.len(),
+                set.rejected.len(),
+                started.elapsed().as_secs_f64()
+            );
+            (set, None)
+        }
+        Some(estate_dir) => {
+            let estate = read_estate(estate_dir)?;
+            let client = tuning::pick_client(&estate, estate_dir, args.client.as_deref())?;
+            let (set, outcome) = tuning::compile_for_client(detection, &estate, &client)?;
+            for notice in &set.notices {
+                eprintln!(
+                    "{}",
+                    located(
+                        &notice.path,
+                        notice.line,
+                        notice.rule_id.as_deref(),
+                        &format!("notice: {}", notice.message)
+                    )
+                );
+            }
+            let not_for_client = match outcome.not_for_client {
+                0 => String::new(),
+                n => format!(" ({n} with placeholders do not run for it)"),
+            };
+            let filters = match args.sigma_filters {
+                Some(_) => format!(", {} filters", set.filter_count()),
+                None => String::new(),
+            };
+            eprintln!(
+                "{} rules loaded for client `{client}`{not_for_client}, {} rejected{filters} \
+                 in {:.2} s",
+                set.rules.len() + set.per_client.len(),
+                set.rejected.len(),
+                started.elapsed().as_secs_f64()
+            );
+            (set, Some(client))
+        }
+    };
     if args.verbose {
         for rejection in &set.rejected {
             let line = rejection.line.map(|l| format!(":{l}")).unwrap_or_default();
@@ -138,23 +194,21 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     }
 
     let min_level = args.min_level.sigma();
-    let selected: Vec<CompiledRule> = set
-        .rules
-        .into_iter()
-        .filter(|r| r.rule.level.unwrap_or(SigmaLevel::Informational) >= min_level)
-        .collect();
+    let kept = |level: Option<SigmaLevel>| level.unwrap_or(SigmaLevel::Informational) >= min_level;
+    set.rules.retain(|compiled| kept(compiled.rule.level));
+    set.per_client
+        .retain(|per_client| kept(per_client.rule.level));
     if args.min_level != MinLevel::Informational {
         eprintln!(
             "{} rules at level {} or above",
-            selected.len(),
+            set.rules.len() + set.per_client.len(),
             output::level_name(Some(min_level))
         );
     }
 
-    let engine = match logsource_map {
-        Some(map) => SigmaEngine::with_logsource_map(selected, Arc::new(map)),
-        None => SigmaEngine::new(selected),
-    };
+    // The set serve evaluates events with: it keeps a client's copies of a rule to that
+    // client's events and applies the filters scoped to the event's client.
+    let engine = DetectionSet::new(set);
     let hunt_started = Instant::now();
     let stdout = std::io::stdout().lock();
     let mut writer = MatchWriter::new(args.format, std::io::BufWriter::new(stdout));
@@ -172,7 +226,11 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
             if write_error.is_some() {
                 return;
             }
-            for index in engine.matching(event) {
+            // Serve's event document gives the event's client the same way, over any field.
+            if let (Some(client), Value::Object(fields)) = (&client, &mut *event) {
+                fields.insert("client".to_owned(), Value::String(client.clone()));
+            }
+            for index in engine.matching_document(event) {
                 let Some(rule) = engine.rules().get(index as usize) else {
                     continue;
                 };

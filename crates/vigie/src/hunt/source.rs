@@ -106,12 +106,13 @@ impl ReadProblems {
     }
 }
 
-/// Reads every event of `path` and hands it to `visit`. An error is returned only when the file
+/// Reads every event of `path` and hands it to `visit`, which may add to it (the client a
+/// tuned hunt attributes events to) before testing it. An error is returned only when the file
 /// cannot be opened at all (or is no EVTX file); bad records are counted in the result.
 pub fn read_events(
     path: &Path,
     kind: FileKind,
-    visit: &mut dyn FnMut(Location, &Value),
+    visit: &mut dyn FnMut(Location, &mut Value),
 ) -> Result<ReadProblems> {
     match kind {
         FileKind::Evtx => read_evtx(path, visit),
@@ -120,20 +121,23 @@ pub fn read_events(
     }
 }
 
-fn read_evtx(path: &Path, visit: &mut dyn FnMut(Location, &Value)) -> Result<ReadProblems> {
+fn read_evtx(path: &Path, visit: &mut dyn FnMut(Location, &mut Value)) -> Result<ReadProblems> {
     let mut parser = evtx::EvtxParser::from_path(path)
         .with_context(|| format!("cannot read {} as EVTX", path.display()))?;
     let mut problems = ReadProblems::default();
     for record in parser.records_json_value() {
         match record {
-            Ok(record) => visit(Location::Record(record.event_record_id), &record.data),
+            Ok(mut record) => visit(Location::Record(record.event_record_id), &mut record.data),
             Err(error) => problems.record(error.to_string()),
         }
     }
     Ok(problems)
 }
 
-fn read_json_lines(path: &Path, visit: &mut dyn FnMut(Location, &Value)) -> Result<ReadProblems> {
+fn read_json_lines(
+    path: &Path,
+    visit: &mut dyn FnMut(Location, &mut Value),
+) -> Result<ReadProblems> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut problems = ReadProblems::default();
     for (index, line) in BufReader::new(file).lines().enumerate() {
@@ -159,7 +163,10 @@ fn read_json_lines(path: &Path, visit: &mut dyn FnMut(Location, &Value)) -> Resu
 
 /// A `.json` file: one value, an array, or values back to back (pretty-printed evtx_dump
 /// output is the latter). A syntax error ends the file, since a stream cannot resync.
-fn read_json_stream(path: &Path, visit: &mut dyn FnMut(Location, &Value)) -> Result<ReadProblems> {
+fn read_json_stream(
+    path: &Path,
+    visit: &mut dyn FnMut(Location, &mut Value),
+) -> Result<ReadProblems> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let lines = Rc::new(LineState::default());
     let reader = LineCountingReader {
@@ -182,10 +189,10 @@ fn read_json_stream(path: &Path, visit: &mut dyn FnMut(Location, &Value)) -> Res
 }
 
 /// Hands out an object, or each element of an array, as an event.
-fn visit_value(value: Value, line: u64, visit: &mut dyn FnMut(Location, &Value)) {
+fn visit_value(value: Value, line: u64, visit: &mut dyn FnMut(Location, &mut Value)) {
     match value {
-        Value::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
+        Value::Array(mut items) => {
+            for (index, item) in items.iter_mut().enumerate() {
                 let item_number = Some(index as u64 + 1);
                 visit(
                     Location::Line {
@@ -196,7 +203,7 @@ fn visit_value(value: Value, line: u64, visit: &mut dyn FnMut(Location, &Value))
                 );
             }
         }
-        value => visit(Location::Line { line, item: None }, &value),
+        mut value => visit(Location::Line { line, item: None }, &mut value),
     }
 }
 

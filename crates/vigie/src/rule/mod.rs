@@ -153,8 +153,28 @@ pub fn compile_detection(files: DetectionFiles, estate: Option<&Estate>) -> Rule
     set
 }
 
-/// `path:line: rule id: reason`, as `vigie rules check` and the logs print a problem.
-fn located(path: &str, line: Option<usize>, rule_id: Option<&str>, text: &str) -> String {
+/// The estate of an estate directory, from its files alone (the objects created through the
+/// API live in the server's store); every problem is listed.
+pub fn read_estate(estate_dir: &Path) -> Result<Estate> {
+    let estate_files = crate::estate::read_estate_dir(estate_dir)?;
+    vigie_core::estate::load_estate(&estate_files).map_err(|problems| {
+        let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!(
+            "the estate {} does not load:\n{}",
+            estate_dir.display(),
+            listed.join("\n")
+        )
+    })
+}
+
+/// `path:line: rule id: reason`, as `vigie rules check`, `vigie hunt` and the logs print a
+/// problem.
+pub(crate) fn located(
+    path: &str,
+    line: Option<usize>,
+    rule_id: Option<&str>,
+    text: &str,
+) -> String {
     let line = line.map(|l| format!(":{l}")).unwrap_or_default();
     let id = rule_id.map(|id| format!(" rule {id}:")).unwrap_or_default();
     format!("{path}{line}:{id} {text}")
@@ -175,21 +195,7 @@ pub fn check_rules(
         filters: filters.map(Path::to_path_buf),
         logsource_map: None,
     })?;
-    let estate = match estate {
-        Some(estate_dir) => {
-            let estate_files = crate::estate::read_estate_dir(estate_dir)?;
-            let estate = vigie_core::estate::load_estate(&estate_files).map_err(|problems| {
-                let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-                anyhow::anyhow!(
-                    "the estate {} does not load:\n{}",
-                    estate_dir.display(),
-                    listed.join("\n")
-                )
-            })?;
-            Some(estate)
-        }
-        None => None,
-    };
+    let estate = estate.map(read_estate).transpose()?;
     let set = compile_detection(files, estate.as_ref());
     let mut report = String::new();
     for rejection in &set.rejected {

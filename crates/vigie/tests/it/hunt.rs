@@ -1,6 +1,7 @@
 //! `vigie hunt` as an analyst runs it: the real binary over the SigmaHQ regression samples (each
-//! sample must fire its own rule), the JSON and CSV outputs on a handmade JSON lines file, and
-//! the error for a path that does not exist.
+//! sample must fire its own rule), the JSON and CSV outputs on a handmade JSON lines file, the
+//! error for a path that does not exist, and a hunt tuned for one client of an estate
+//! (placeholders, filters) that matches what `vigie serve` alerts on for that client.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -288,4 +289,360 @@ fn a_missing_path_or_rule_directory_is_an_error_naming_it() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `vigie hunt --estate DIR --client ID --sigma-filters DIR`: the client's `expand` values and
+/// filters apply as in `vigie serve`, and the events read are that client's.
+mod tuned_for_a_client {
+    use std::path::{Path, PathBuf};
+    use std::process::Output;
+    use std::time::Duration;
+
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+    use vigie::server::{DetectionOptions, ServeOptions, start_with};
+    use vigie::store::scratch;
+
+    use super::{hunt, text};
+
+    const ADMIN_LOGON: &str = "title: Administrator logon\nid: admin-logon\nauthor: Vigie tests\nlevel: high\n\
+        logsource: {category: test}\n\
+        detection:\n  selection:\n    message|contains: logon\n    TargetUserName|expand: '%Administrators%'\n  condition: selection\n";
+    const REMOTE_SHELL: &str = "title: Remote shell opened\nid: remote-shell\nauthor: Vigie tests\nlevel: high\n\
+        logsource: {category: test}\n\
+        detection:\n  selection:\n    message|contains: remote shell\n  condition: selection\n";
+    const JUMP_FILTER: &str = "title: Remote shells from the jump host are the admins' work\nid: mf-alpha-jump\n\
+        logsource: {category: test}\n\
+        filter:\n  rules: [remote-shell]\n  jump:\n    WorkstationName: JUMP01\n  condition: not jump\n";
+
+    /// The events of the hunt, one per line; the last says it is beta's, and is the hunted
+    /// client's all the same (serve, too, takes the client from the ingest, not the fields).
+    fn events() -> Vec<Value> {
+        vec![
+            json!({"message": "logon of an account", "TargetUserName": "ADM-alpha"}),
+            json!({"message": "logon of an account", "TargetUserName": "adm-beta"}),
+            json!({"message": "remote shell opened", "WorkstationName": "jump01"}),
+            json!({"message": "remote shell opened", "WorkstationName": "WKS-042"}),
+            json!({"message": "logon of an account", "TargetUserName": "adm-alpha", "client": "beta"}),
+        ]
+    }
+
+    fn client(id: &str, admins: Option<&str>) -> String {
+        let assets: String = (1..=5)
+            .map(|i| format!("  - {{ id: {id}-srv{i}, kind: host }}\n"))
+            .collect();
+        let detection = admins
+            .map(|admins| format!("detection:\n  placeholders:\n    Administrators: [{admins}]\n"))
+            .unwrap_or_default();
+        format!("id: {id}\nname: {id}\nassets:\n{assets}{detection}")
+    }
+
+    /// Clients `alpha` and `beta` (each with its administrators) and `gamma` (none), the two
+    /// rules above, alpha's jump-host filter, `extra` files, and the events.
+    struct Case {
+        root: PathBuf,
+    }
+
+    impl Case {
+        fn new(extra: &[(&str, &str)]) -> Case {
+            let root = scratch::scratch_dir("vigie_hunt_tuned");
+            let case = Case { root };
+            case.write(
+                "estate/alpha.yaml",
+                &client("alpha", Some("adm-alpha, root-alpha")),
+            );
+            case.write("estate/beta.yaml", &client("beta", Some("adm-beta")));
+            case.write("estate/gamma.yaml", &client("gamma", None));
+            case.write("solo/alpha.yaml", &client("alpha", Some("adm-alpha")));
+            case.write("rules/admin_logon.yml", ADMIN_LOGON);
+            case.write("rules/remote_shell.yml", REMOTE_SHELL);
+            case.write("filters/alpha/jump_host.yml", JUMP_FILTER);
+            for (path, text) in extra {
+                case.write(path, text);
+            }
+            let lines: Vec<String> = events().iter().map(Value::to_string).collect();
+            case.write("events.jsonl", &lines.join("\n"));
+            case
+        }
+
+        fn write(&self, path: &str, text: &str) {
+            let path = self.root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+
+        fn path(&self, path: &str) -> String {
+            self.root.join(path).display().to_string()
+        }
+
+        /// The hunt over the events with the rules, in JSON, and `args`.
+        fn hunt(&self, args: &[&str]) -> Output {
+            let (events, rules) = (self.path("events.jsonl"), self.path("rules"));
+            let mut all = vec![events.as_str(), "--rules", &rules, "--format", "json"];
+            all.extend(args);
+            hunt(&all)
+        }
+
+        /// The hunt tuned for `client` of the three-client estate, with the filters.
+        fn hunt_for(&self, client: &str) -> Output {
+            let (estate, filters) = (self.path("estate"), self.path("filters"));
+            self.hunt(&[
+                "--estate",
+                &estate,
+                "--client",
+                client,
+                "--sigma-filters",
+                &filters,
+            ])
+        }
+    }
+
+    impl Drop for Case {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    /// `(line, rule title)` of each match of a successful JSON hunt, in order.
+    fn fired(output: &Output) -> Vec<(u64, String)> {
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+            .lines()
+            .map(|line| {
+                let found: Value = serde_json::from_str(line).unwrap();
+                let title = found["title"].as_str().unwrap().to_owned();
+                (found["line"].as_u64().unwrap(), title)
+            })
+            .collect()
+    }
+
+    fn matches(expected: &[(u64, &str)]) -> Vec<(u64, String)> {
+        expected
+            .iter()
+            .map(|(line, title)| (*line, (*title).to_owned()))
+            .collect()
+    }
+
+    /// A failed hunt's stderr; the process exited non-zero, and did not panic.
+    fn failure(output: &Output) -> String {
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    }
+
+    #[test]
+    fn the_clients_administrators_and_filters_apply_to_its_events_only() {
+        let case = Case::new(&[]);
+        let alpha = case.hunt_for("alpha");
+        assert_eq!(
+            fired(&alpha),
+            matches(&[
+                (1, "Administrator logon"),
+                (4, "Remote shell opened"),
+                (5, "Administrator logon"),
+            ]),
+            "beta's administrator is nobody at alpha; alpha's jump host is filtered"
+        );
+        let stderr = text(&alpha.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "{}:1: rule admin-logon: notice: rule does not run for client `gamma` (no `%Administrators%`)",
+                case.path("rules/admin_logon.yml")
+            )),
+            "the notice is serve's: {stderr}"
+        );
+        assert!(
+            stderr.contains("2 rules loaded for client `alpha`, 0 rejected, 1 filters"),
+            "{stderr}"
+        );
+
+        assert_eq!(
+            fired(&case.hunt_for("beta")),
+            matches(&[
+                (2, "Administrator logon"),
+                (3, "Remote shell opened"),
+                (4, "Remote shell opened"),
+            ]),
+            "alpha's filter does not tune beta"
+        );
+        let gamma = case.hunt_for("gamma");
+        assert_eq!(
+            fired(&gamma),
+            matches(&[(3, "Remote shell opened"), (4, "Remote shell opened")])
+        );
+        let stderr = text(&gamma.stderr);
+        assert!(
+            stderr.contains(
+                "1 rules loaded for client `gamma` (1 with placeholders do not run for it), \
+                 0 rejected, 0 filters"
+            ),
+            "{stderr}"
+        );
+
+        // An estate of one client needs no --client.
+        let solo = case.path("solo");
+        assert_eq!(
+            fired(&case.hunt(&["--estate", &solo])),
+            matches(&[
+                (1, "Administrator logon"),
+                (3, "Remote shell opened"),
+                (4, "Remote shell opened"),
+                (5, "Administrator logon"),
+            ]),
+            "no filters without --sigma-filters"
+        );
+
+        // Without an estate nothing changes: a rule with placeholders is rejected.
+        let untuned = case.hunt(&[]);
+        assert_eq!(
+            fired(&untuned),
+            matches(&[(3, "Remote shell opened"), (4, "Remote shell opened")])
+        );
+        assert!(
+            text(&untuned.stderr).contains("1 rules loaded, 1 rejected"),
+            "{}",
+            text(&untuned.stderr)
+        );
+    }
+
+    /// Sends each event to `vigie serve` as `client`'s (event `i` on asset `<client>-srv<i>`)
+    /// and returns `(i, title)` of the alerts each one raised.
+    async fn serve_alerts(
+        http: &reqwest::Client,
+        url: &str,
+        token: &str,
+        client: &str,
+    ) -> Vec<(u64, String)> {
+        let mut alerts = Vec::new();
+        for (index, event) in events().into_iter().enumerate() {
+            let line = index as u64 + 1;
+            let asset = format!("{client}-srv{line}");
+            let mut event = event;
+            event["client"] = json!(client);
+            event["asset"] = json!(asset);
+            let response = http
+                .post(format!("{url}/api/v1/events"))
+                .bearer_auth(token)
+                .json(&json!([event]))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let body: Value = http
+                .get(format!("{url}/api/v1/alerts?client={client}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let mut titles: Vec<String> = body["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|alert| alert["asset"] == asset.as_str())
+                .map(|alert| alert["title"].as_str().unwrap().to_owned())
+                .collect();
+            titles.sort();
+            alerts.extend(titles.into_iter().map(|title| (line, title)));
+        }
+        alerts
+    }
+
+    // Several threads: the hunt (a child process) blocks one while the server runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hunt_and_serve_agree_on_the_same_events_and_tuning() {
+        let case = Case::new(&[(
+            "filters/everyone.yml",
+            "title: The scanner workstation\nlogsource: {category: test}\nfilter:\n  rules: any\n  scanner:\n    WorkstationName|startswith: wks-\n  condition: not scanner\n",
+        )]);
+        let root = Path::new(&case.root);
+        let server = start_with(
+            ServeOptions {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                data_dir: root.join("data"),
+                database: None,
+                estate_dir: root.join("estate"),
+                alert_rules: None,
+                syslog_udp: None,
+                syslog_tcp: None,
+                max_queued_events: 5_000,
+                sigma_rules: vec![root.join("rules")],
+            },
+            DetectionOptions {
+                sigma_filters: Some(root.join("filters")),
+                logsource_map: None,
+            },
+        )
+        .await
+        .expect("the server starts");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        for client in ["alpha", "beta", "gamma"] {
+            let served = serve_alerts(&http, &server.url(), &server.admin_token, client).await;
+            let hunted = tokio::task::block_in_place(|| fired(&case.hunt_for(client)));
+            assert_eq!(hunted, served, "client {client}");
+            // Line 4 (WKS-042) is filtered for everyone, line 3 (jump01) for alpha.
+            let expected: &[(u64, &str)] = match client {
+                "alpha" => &[(1, "Administrator logon"), (5, "Administrator logon")],
+                "beta" => &[(2, "Administrator logon"), (3, "Remote shell opened")],
+                _ => &[(3, "Remote shell opened")],
+            };
+            assert_eq!(hunted, matches(expected), "client {client}");
+        }
+        server.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn tuning_that_cannot_apply_is_an_error_saying_why() {
+        let case = Case::new(&[(
+            "filters/beta/broken.yml",
+            "title: Broken\nlogsource: {category: test}\nfilter:\n  rules: [remote-shell]\n  jump: [unclosed\n  condition: not jump\n",
+        )]);
+        let (estate, filters) = (case.path("estate"), case.path("filters"));
+
+        let stderr = failure(&case.hunt_for("delta"));
+        assert!(
+            stderr.contains(&format!(
+                "no client `delta` in the estate {estate}; its clients: `alpha`, `beta`, `gamma`"
+            )),
+            "{stderr}"
+        );
+
+        let stderr = failure(&case.hunt(&["--estate", &estate]));
+        assert!(
+            stderr.contains(&format!(
+                "the estate {estate} has 3 clients: say whose tuning applies with --client \
+                 (one of `alpha`, `beta`, `gamma`)"
+            )),
+            "{stderr}"
+        );
+
+        let stderr = failure(&case.hunt_for("beta"));
+        let broken = case.path("filters/beta/broken.yml");
+        assert!(
+            stderr.contains("the filters tuning client `beta` do not all load"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("  {broken}:6: invalid yaml")),
+            "{stderr}"
+        );
+        assert_eq!(
+            fired(&case.hunt_for("alpha")),
+            matches(&[
+                (1, "Administrator logon"),
+                (4, "Remote shell opened"),
+                (5, "Administrator logon"),
+            ]),
+            "beta's broken filter does not stop alpha's hunt"
+        );
+
+        let stderr = failure(&case.hunt(&["--client", "alpha", "--sigma-filters", &filters]));
+        assert!(stderr.contains("--estate"), "{stderr}");
+    }
 }
