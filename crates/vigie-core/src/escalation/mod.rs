@@ -15,7 +15,10 @@
 //! a `Tick` after a restart fires each overdue step exactly once (late, never twice).
 //!
 //! Conditions: a step may require a minimum priority (P1 is the highest, so `max_priority:
-//! 2` means P1 or P2); a step whose condition does not hold is skipped without waiting.
+//! 2` means P1 or P2) and may hold only within or outside the client's business hours
+//! (`during`); a step whose condition does not hold when it comes due is skipped without
+//! waiting. Business hours are the caller's to know (the core has no clock and no calendar):
+//! `apply_with` asks a function, `apply` assumes business hours at every instant.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +42,26 @@ pub struct Step {
     /// Fire only for incidents of this priority or higher (1 = P1); `None`: always.
     #[serde(default)]
     pub max_priority: Option<u8>,
+    /// Fire only within, or only outside, the client's business hours; `None`: always.
+    #[serde(default)]
+    pub during: Option<Hours>,
+}
+
+/// When a step holds, against the client's business hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hours {
+    BusinessHours,
+    OutsideBusinessHours,
+}
+
+impl Hours {
+    fn holds(self, in_business_hours: bool) -> bool {
+        match self {
+            Hours::BusinessHours => in_business_hours,
+            Hours::OutsideBusinessHours => !in_business_hours,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +124,7 @@ pub enum Effect {
         /// When the step was due (a step fired late after a restart says so).
         due_ms: i64,
     },
-    /// A step skipped because the incident's priority is below its condition.
+    /// A step skipped because its condition (priority, business hours) does not hold.
     Skipped {
         step: usize,
         round: u32,
@@ -131,7 +154,20 @@ impl Escalation {
         }
     }
 
+    /// `apply_with` for a client that is always within business hours: a step `during:
+    /// outside_business_hours` is always skipped.
     pub fn apply(&mut self, command: Command, now_ms: i64) -> Vec<Effect> {
+        self.apply_with(command, now_ms, &|_| true)
+    }
+
+    /// Applies `command` at `now`; `in_business_hours` says whether an instant (epoch ms) is
+    /// within the client's business hours, and is asked for the instant each step comes due.
+    pub fn apply_with(
+        &mut self,
+        command: Command,
+        now_ms: i64,
+        in_business_hours: &dyn Fn(i64) -> bool,
+    ) -> Vec<Effect> {
         match command {
             Command::SetPriority(priority) => {
                 self.priority = priority;
@@ -160,11 +196,11 @@ impl Escalation {
                     reason: Phase::Acknowledged,
                 }]
             }
-            Command::Tick => self.tick(now_ms),
+            Command::Tick => self.tick(now_ms, in_business_hours),
         }
     }
 
-    fn tick(&mut self, now_ms: i64) -> Vec<Effect> {
+    fn tick(&mut self, now_ms: i64, in_business_hours: &dyn Fn(i64) -> bool) -> Vec<Effect> {
         let mut effects = Vec::new();
         let mut reescalation = false;
         if self.phase == Phase::Acknowledged {
@@ -194,7 +230,10 @@ impl Escalation {
                 effects.push(Effect::Exhausted);
                 break;
             };
-            let applies = step.max_priority.is_none_or(|max| self.priority <= max);
+            let applies = step.max_priority.is_none_or(|max| self.priority <= max)
+                && step
+                    .during
+                    .is_none_or(|hours| hours.holds(in_business_hours(due)));
             if applies {
                 effects.push(Effect::Notify {
                     step: self.step,

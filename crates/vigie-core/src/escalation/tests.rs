@@ -7,6 +7,7 @@ fn step(target: &str, wait_minutes: i64) -> Step {
         targets: vec![Target::Team(target.into())],
         wait_ms: wait_minutes * MIN,
         max_priority: None,
+        during: None,
     }
 }
 
@@ -203,4 +204,52 @@ fn on_call_follows_rotations_layers_and_overrides() {
     assert_eq!(one_layer.on_call(8 * DAY), Some("bob"));
     assert_eq!(one_layer.on_call(22 * DAY), Some("alice"));
     assert_eq!(one_layer.on_call(-1), None);
+}
+
+#[test]
+fn a_business_hours_step_is_skipped_at_night_and_an_outside_hours_step_by_day() {
+    const HOUR: i64 = 60 * MIN;
+    let mut by_day = step("client-desk", 10);
+    by_day.during = Some(Hours::BusinessHours);
+    let mut at_night = step("on-call", 10);
+    at_night.during = Some(Hours::OutsideBusinessHours);
+    let steps = vec![step("l1", 10), by_day, at_night, step("l2", 10)];
+    // business hours: 08:00 to 18:00 of every day, counted from 0
+    let office = |ms: i64| (8 * HOUR..18 * HOUR).contains(&ms.rem_euclid(24 * HOUR));
+
+    let mut day = Escalation::start(policy(steps.clone(), 0, None), 2, 9 * HOUR);
+    let mut effects = day.apply_with(Command::Tick, 9 * HOUR, &office);
+    effects.extend(day.apply_with(Command::Tick, 9 * HOUR + 10 * MIN, &office));
+    assert_eq!(
+        paged(&effects),
+        ["[Team(\"l1\")]", "[Team(\"client-desk\")]"]
+    );
+    let effects = day.apply_with(Command::Tick, 9 * HOUR + 20 * MIN, &office);
+    assert_eq!(effects[0], Effect::Skipped { step: 2, round: 0 });
+    assert_eq!(
+        paged(&effects),
+        ["[Team(\"l2\")]"],
+        "skipped without waiting"
+    );
+
+    let mut night = Escalation::start(policy(steps.clone(), 0, None), 2, 22 * HOUR);
+    night.apply_with(Command::Tick, 22 * HOUR, &office);
+    let effects = night.apply_with(Command::Tick, 22 * HOUR + 10 * MIN, &office);
+    assert_eq!(effects[0], Effect::Skipped { step: 1, round: 0 });
+    assert_eq!(paged(&effects), ["[Team(\"on-call\")]"]);
+
+    // the condition is read when the step comes due, not when the escalation started
+    let mut evening = Escalation::start(policy(steps.clone(), 0, None), 2, 17 * HOUR + 55 * MIN);
+    evening.apply_with(Command::Tick, 17 * HOUR + 55 * MIN, &office);
+    let effects = evening.apply_with(Command::Tick, 18 * HOUR + 5 * MIN, &office);
+    assert_eq!(effects[0], Effect::Skipped { step: 1, round: 0 });
+    assert_eq!(paged(&effects), ["[Team(\"on-call\")]"]);
+
+    // `apply` is always within business hours
+    let mut plain = Escalation::start(policy(steps, 0, None), 2, 0);
+    plain.apply(Command::Tick, 0);
+    assert_eq!(
+        paged(&plain.apply(Command::Tick, 10 * MIN)),
+        ["[Team(\"client-desk\")]"]
+    );
 }

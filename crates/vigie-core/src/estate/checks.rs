@@ -1125,6 +1125,7 @@ assets:
                 "acme-industrie:lyo-erp-app01:web",
                 "acme-industrie:lyo-erp-db01:heartbeat",
                 "acme-industrie:lyo-erp-db01:postgres",
+                "acme-industrie:lyo-mes01:mes",
                 "acme-industrie:lyo-backup01:agent-port",
                 "acme-industrie:lyo-backup01:heartbeat",
             ]
@@ -1197,7 +1198,7 @@ assets:
                 "acme.yaml:16: field `assets[0].checks[0].thresholds.rtt_ms.warning`: `20:10` is not a threshold range: range start 20 is greater than its end 10",
                 "acme.yaml:16: field `assets[0].checks[0].thresholds.rtt_ms.critical`: `abc` is not a threshold range: invalid number \"abc\" in range",
                 "acme.yaml:17: field `assets[0].checks[0].thresholds.jitter`: unknown measure `jitter` for a icmp check: expected rtt_ms or loss_percent",
-                "acme.yaml:18: field `assets[0].checks[1].interval`: invalid duration `30`: a unit is required (ms, s, m, h, d), e.g. `30m`",
+                "acme.yaml:18: field `assets[0].checks[1].interval`: invalid duration `30`: a unit is required (ms, s, m, h, d, w), e.g. `30m`",
                 "acme.yaml:18: field `assets[0].checks[1].port`: `port` does not apply to a http check",
                 "acme.yaml:19: field `assets[0].checks[2].name`: `Disk Space` is not a valid check name: use lowercase letters, digits and dashes, starting with a letter or digit",
                 "acme.yaml:20: field `assets[0].checks[3].typo`: unknown field `typo`",

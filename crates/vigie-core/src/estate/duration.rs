@@ -1,6 +1,7 @@
-//! Durations as the estate writes them (`90s`, `30m`, `1h30m`) and as the core uses them: a
-//! plain count of milliseconds, since the core has no clock. Guards one invariant: what
-//! `format_duration` writes, `parse_duration` reads back to the same number.
+//! Durations as the estate writes them (`90s`, `30m`, `1h30m`, `1w`) and as the core uses them:
+//! a plain count of milliseconds, since the core has no clock. Guards one invariant: what
+//! `format_duration` writes, `parse_duration` reads back to the same number. Weeks are read
+//! (an on-call shift is `1w`) but never written, so that what was written as `7d` stays `7d`.
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::ser::Serializer;
@@ -15,11 +16,15 @@ const UNITS: [(&str, i64); 5] = [
     ("ms", 1),
 ];
 
-/// Parses `30m`, `1h`, `90s`, `500ms`, `2d` or a sum of them such as `1h30m` into milliseconds.
+/// Read only: `format_duration` writes days, never weeks.
+const WEEK: (&str, i64) = ("w", 7 * 86_400_000);
+
+/// Parses `30m`, `1h`, `90s`, `500ms`, `2d`, `1w` or a sum of them such as `1h30m` into
+/// milliseconds.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let invalid = || {
         format!(
-            "invalid duration `{text}`: expected a number followed by a unit (ms, s, m, h, d), \
+            "invalid duration `{text}`: expected a number followed by a unit (ms, s, m, h, d, w), \
              e.g. `30m`"
         )
     };
@@ -47,6 +52,7 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         rest = &rest[unit_len..];
         let (_, factor) = UNITS
             .iter()
+            .chain(std::iter::once(&WEEK))
             .find(|(name, _)| *name == unit)
             .ok_or_else(invalid)?;
         total = number
@@ -59,7 +65,7 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
 
 /// A bare number is refused rather than guessed at: `30` could mean seconds or minutes.
 fn missing_unit(number: &str) -> String {
-    format!("invalid duration `{number}`: a unit is required (ms, s, m, h, d), e.g. `{number}m`")
+    format!("invalid duration `{number}`: a unit is required (ms, s, m, h, d, w), e.g. `{number}m`")
 }
 
 /// Writes milliseconds with the largest unit that divides them exactly: 5_400_000 is `90m`.
@@ -105,6 +111,25 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D:
     deserializer.deserialize_str(DurationVisitor)
 }
 
+/// `#[serde(with = "duration::option")]` for an `Option<i64>` of milliseconds; pair it with
+/// `default` and `skip_serializing_if = "Option::is_none"`.
+pub mod option {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ms: &Option<i64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => super::serialize(ms, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<i64>, D::Error> {
+        super::deserialize(deserializer).map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,11 +142,13 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
         assert_eq!(parse_duration("250ms"), Ok(250));
         assert_eq!(parse_duration("2d"), Ok(172_800_000));
+        assert_eq!(parse_duration("1w"), Ok(604_800_000));
+        assert_eq!(format_duration(604_800_000), "7d");
     }
 
     #[test]
     fn refuses_missing_units_signs_and_overflow() {
-        for text in ["", "30", "m", "-5m", "1.5h", "5 m", "3w"] {
+        for text in ["", "30", "m", "-5m", "1.5h", "5 m", "3y"] {
             assert!(parse_duration(text).is_err(), "{text:?} was accepted");
         }
         assert_eq!(

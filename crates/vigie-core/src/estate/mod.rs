@@ -33,6 +33,11 @@
 //!   placeholders: { Administrators: [adm-jdupont] }
 //! ```
 //!
+//! How incidents are qualified, escalated and notified — `language`, `business_hours`,
+//! `channels`, `schedules`, `escalation_policies`, `routing`, `crisis_triggers`, `crisis`,
+//! `priority`, `silences`, `inhibit_rules`, and an asset's `service:` — is in `response` and
+//! `services`, with the YAML reference in `docs/response.md`.
+//!
 //! Invariant: an `Estate` returned by `load_estate` or left by a successful `merge` passes
 //! `validate`: ids are slugs, unique per kind within a client and client ids unique across
 //! files; references resolve within their client; dependencies are acyclic. Durations are
@@ -43,9 +48,13 @@ mod detection;
 mod duration;
 mod load;
 mod locate;
+mod response;
 mod sender;
+mod services;
 mod validate;
 
+#[cfg(test)]
+mod response_tests;
 #[cfg(test)]
 mod tests;
 
@@ -57,7 +66,17 @@ pub use detection::{
 };
 pub use duration::{format_duration, parse_duration};
 pub use load::{EstateFile, load_estate};
+pub use response::{
+    AllContacts, BeaconCall, BusinessHours, ChannelKind, ChannelSpec, CrisisSettings,
+    CrisisTriggerSpec, DEFAULT_LANGUAGE, DEFAULT_SPREAD_ASSETS, DEFAULT_SPREAD_WINDOW_MS,
+    DEFAULT_TEAM_LEVEL, DEFAULT_URGENT_CATEGORIES, InhibitRuleSpec, OverrideSpec, PolicySpec,
+    PriorityMatrix, PriorityPolicy, PrioritySpec, RotationSpec, RouteFacts, RouteMatch, RouteSpec,
+    ScheduleSpec, SilenceSpec, SpreadSpec, StepSpec, TargetSpec, TimeOfDay, TriggerWhen, Weekday,
+};
 pub use sender::SenderMatch;
+pub use services::{
+    BusinessServiceDef, CheckRef, ImpactSpec, IndicatorSpec, MethodSpec, RatioSpec, ServiceSpec,
+};
 pub use validate::is_slug;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -112,6 +131,9 @@ pub struct Client {
     /// Free text naming the service level, e.g. `gold`.
     #[serde(default)]
     pub contract: Option<String>,
+    /// The language of messages to the client's own people (`en` when not written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     #[serde(default)]
     pub incident_grouping: IncidentGrouping,
     /// How long after resolution a recurring problem reopens its incident instead of opening a
@@ -138,6 +160,33 @@ pub struct Client {
     /// Sigma placeholder values for this client's rules (see `detection`).
     #[serde(default, skip_serializing_if = "ClientDetection::is_empty")]
     pub detection: ClientDetection,
+    /// When the client's people are at work, for escalation steps' `during` (see `response`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_hours: Option<BusinessHours>,
+    /// Webhooks, chats, beacons and mailboxes notifications go to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelSpec>,
+    /// On-call schedules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalation_policies: Vec<PolicySpec>,
+    /// Which team and policy take an incident: the first route that matches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routing: Vec<RouteSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crisis_triggers: Vec<CrisisTriggerSpec>,
+    /// Beacons, people and channels a crisis of the client sets off.
+    #[serde(default, skip_serializing_if = "CrisisSettings::is_empty")]
+    pub crisis: CrisisSettings,
+    /// The priority matrix and what raises urgency and impact; Vigie's defaults when absent.
+    #[serde(default, skip_serializing_if = "PrioritySpec::is_default")]
+    pub priority: PrioritySpec,
+    /// Silences written as code, as Alertmanager writes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub silences: Vec<SilenceSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inhibit_rules: Vec<InhibitRuleSpec>,
 }
 
 /// Which alerts of a client share an incident: those equal on every key of `by` and no
@@ -205,6 +254,10 @@ pub struct Asset {
     /// The asset's service checks (see `checks`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckSpec>,
+    /// For an `application` or `business_service` asset: how its state is computed (see
+    /// `services`); absent, the worst of its dependencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceSpec>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -232,6 +285,19 @@ pub struct Team {
     /// Contact ids of the same client.
     #[serde(default)]
     pub members: Vec<String>,
+    /// 1 = level-1 supervision, 2 = level-2 experts (the default), 3 = …; crisis triggers
+    /// read how far an incident was escalated from it.
+    #[serde(
+        default = "response::default_team_level",
+        skip_serializing_if = "response::is_default_team_level"
+    )]
+    pub level: u8,
+    /// The team's mailbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Ids of the client's `channels`, told whenever the team is notified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +308,9 @@ pub struct Contact {
     pub email: String,
     #[serde(default)]
     pub phone: Option<String>,
+    /// The language of messages to this person, `en` or `fr`…; see `Contact::language`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// One problem in the estate, located as precisely as known: the file (or, for objects that
@@ -420,13 +489,15 @@ impl Client {
             .map(|dependency| dependency.from.as_str())
     }
 
-    /// This client's settings with no sites, assets, dependencies, teams or contacts: the
-    /// shell to put new objects in before merging them into an estate that has this client.
+    /// This client's settings (response settings included) with no sites, assets,
+    /// dependencies, teams or contacts: the shell to put new objects in before merging them
+    /// into an estate that has this client.
     pub fn empty_copy(&self) -> Client {
         Client {
             id: self.id.clone(),
             name: self.name.clone(),
             contract: self.contract.clone(),
+            language: self.language.clone(),
             incident_grouping: self.incident_grouping.clone(),
             reopen_window_ms: self.reopen_window_ms,
             sites: Vec::new(),
@@ -436,6 +507,16 @@ impl Client {
             contacts: Vec::new(),
             check_rules: Vec::new(),
             detection: self.detection.clone(),
+            business_hours: self.business_hours.clone(),
+            channels: self.channels.clone(),
+            schedules: self.schedules.clone(),
+            escalation_policies: self.escalation_policies.clone(),
+            routing: self.routing.clone(),
+            crisis_triggers: self.crisis_triggers.clone(),
+            crisis: self.crisis.clone(),
+            priority: self.priority.clone(),
+            silences: self.silences.clone(),
+            inhibit_rules: self.inhibit_rules.clone(),
         }
     }
 
@@ -459,6 +540,35 @@ impl Client {
         if self.detection != other.detection {
             fields.push("detection");
         }
+        // The response settings are the client's, like its grouping: one definition.
+        let response: [(&'static str, bool); 11] = [
+            ("language", self.language == other.language),
+            (
+                "business_hours",
+                self.business_hours == other.business_hours,
+            ),
+            ("channels", self.channels == other.channels),
+            ("schedules", self.schedules == other.schedules),
+            (
+                "escalation_policies",
+                self.escalation_policies == other.escalation_policies,
+            ),
+            ("routing", self.routing == other.routing),
+            (
+                "crisis_triggers",
+                self.crisis_triggers == other.crisis_triggers,
+            ),
+            ("crisis", self.crisis == other.crisis),
+            ("priority", self.priority == other.priority),
+            ("silences", self.silences == other.silences),
+            ("inhibit_rules", self.inhibit_rules == other.inhibit_rules),
+        ];
+        fields.extend(
+            response
+                .into_iter()
+                .filter(|(_, same)| !same)
+                .map(|(field, _)| field),
+        );
         fields
     }
 }

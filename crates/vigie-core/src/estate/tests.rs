@@ -204,7 +204,7 @@ reopen_window: 30
         &[("acme.yaml", text)],
         &[
             "acme.yaml:3: field `reopen_window`: invalid duration `30`: a unit is required (ms, s, \
-           m, h, d), e.g. `30m`",
+           m, h, d, w), e.g. `30m`",
         ],
     );
     let text = "\
@@ -226,7 +226,7 @@ assets:
         &[("acme.yaml", &text.replace("300", "3"))],
         &[
             "acme.yaml:9: field `assets[1].adresses`: unknown field `adresses`, expected one of \
-           id, name, kind, criticality, tags, addresses, hostnames, site, host_check, checks",
+           id, name, kind, criticality, tags, addresses, hostnames, site, host_check, checks, service",
         ],
     );
     check_errors(
@@ -385,14 +385,18 @@ fn merge_adds_api_objects_to_the_clients_the_files_define() {
         site: Some("main-building".to_string()),
         host_check: None,
         checks: vec![],
+        service: None,
     });
     bellevue.dependencies.push(Dependency {
         from: "patient-records".to_string(),
         to: "bel-srv-imaging01".to_string(),
     });
+    // Bellevue's settings without its policies and routing, which name Bellevue's teams.
     let newcomer = Client {
         id: "garage-durand".to_string(),
         name: "Garage Durand".to_string(),
+        escalation_policies: vec![],
+        routing: vec![],
         ..bellevue.empty_copy()
     };
     let other = Estate::new(BTreeMap::from([

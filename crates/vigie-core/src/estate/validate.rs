@@ -23,7 +23,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Finding {
+    pub(super) fn new(field: impl Into<String>, message: impl Into<String>) -> Finding {
         Finding {
             field: field.into(),
             message: message.into(),
@@ -103,10 +103,12 @@ pub fn validate_client(client: &Client) -> Vec<Finding> {
     check_assets(&mut findings, client, &sites, &assets);
     check_dependencies(&mut findings, client, &assets);
     super::detection::check_detection(&mut findings, client);
+    super::response::check_response(&mut findings, client);
+    super::services::check_services(&mut findings, client);
     findings
 }
 
-fn check_id(findings: &mut Vec<Finding>, field: impl Into<String>, id: &str) {
+pub(super) fn check_id(findings: &mut Vec<Finding>, field: impl Into<String>, id: &str) {
     if id.len() > MAX_ID_LEN {
         findings.push(Finding::new(
             field,
@@ -123,14 +125,14 @@ fn check_id(findings: &mut Vec<Finding>, field: impl Into<String>, id: &str) {
     }
 }
 
-fn check_not_empty(findings: &mut Vec<Finding>, field: impl Into<String>, text: &str) {
+pub(super) fn check_not_empty(findings: &mut Vec<Finding>, field: impl Into<String>, text: &str) {
     if text.trim().is_empty() {
         findings.push(Finding::new(field, "must not be empty"));
     }
 }
 
 /// Checks each id is a slug and appears once; returns where each id is first defined.
-fn check_unique_ids<'a>(
+pub(super) fn check_unique_ids<'a>(
     findings: &mut Vec<Finding>,
     kind: &str,
     list: &str,
@@ -281,7 +283,7 @@ fn hostname_problem(hostname: &str) -> Option<String> {
 }
 
 /// A sanity check, not RFC 5322: something before and after a single `@`, no spaces.
-fn looks_like_email(email: &str) -> bool {
+pub(super) fn looks_like_email(email: &str) -> bool {
     match email.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
