@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::model::{
-    Alert, AlertId, AlertSignal, AlertStatus, Incident, IncidentId, IncidentStatus, TimelineEntry,
-    TimelineKind,
+    Alert, AlertId, AlertSignal, AlertStatus, Incident, IncidentId, IncidentStatus, Level,
+    TimelineEntry, TimelineKind,
 };
-use super::priority::{higher_level, impact_from_criticality, priority, urgency_from_severity};
+use super::priority::{Matrix, higher_level, impact_from_criticality, urgency_from_severity};
 
 /// The actor named in timeline entries the engine writes on its own.
 const ENGINE_ACTOR: &str = "vigie";
@@ -102,6 +102,34 @@ pub enum IncidentCommand {
         fingerprint: String,
         actor: String,
     },
+    /// The responder computed the incident's impact and urgency from everything it touches
+    /// (business services, contract, categories, spread): sets them, and the priority the
+    /// client's matrix gives, with `reason` in the timeline when the priority moves.
+    SetPriority {
+        incident: IncidentId,
+        impact: Level,
+        urgency: Level,
+        reason: String,
+    },
+    /// A timeline entry written by the engine's own machinery (escalation, notification,
+    /// crisis), actor `vigie`.
+    Note {
+        incident: IncidentId,
+        kind: TimelineKind,
+        text: String,
+    },
+    /// An operator merges `from` into `into`: `from`'s alerts move over and `from` closes.
+    Merge {
+        into: IncidentId,
+        from: IncidentId,
+        actor: String,
+    },
+    /// An operator moves some alerts of an incident into a new incident.
+    Split {
+        incident: IncidentId,
+        alerts: Vec<AlertId>,
+        actor: String,
+    },
     /// Time passed: closes resolved incidents whose reopen window is over.
     Tick,
 }
@@ -129,6 +157,17 @@ pub enum CommandError {
     },
     #[error("a comment needs some text")]
     EmptyComment,
+    #[error("cannot merge incident {0} into itself")]
+    MergeIntoItself(IncidentId),
+    #[error("cannot merge incidents of different clients")]
+    MergeAcrossClients,
+    #[error("alert {alert} is not an alert of incident {incident}")]
+    NotAMember {
+        incident: IncidentId,
+        alert: AlertId,
+    },
+    #[error("a split takes some but not all of the incident's alerts")]
+    SplitNeedsSomeAlerts,
 }
 
 /// Every incident not closed, with its alerts, and the indexes signals are matched against.
@@ -138,6 +177,8 @@ pub struct IncidentBook {
     next_incident_id: IncidentId,
     default_policy: GroupingPolicy,
     policies: HashMap<String, GroupingPolicy>,
+    /// Each client's priority matrix; clients without one use the ITIL matrix.
+    matrices: HashMap<String, Matrix>,
     /// Ordered by id so that `Tick` closes in a stable, replayable order.
     incidents: BTreeMap<IncidentId, Incident>,
     alerts: HashMap<AlertId, Alert>,
@@ -157,6 +198,7 @@ impl IncidentBook {
             next_incident_id,
             default_policy: GroupingPolicy::default(),
             policies: HashMap::new(),
+            matrices: HashMap::new(),
             incidents: BTreeMap::new(),
             alerts: HashMap::new(),
             members: HashMap::new(),
@@ -209,6 +251,39 @@ impl IncidentBook {
     /// Applies to signals and ticks from now on: incidents keep the group key they have.
     pub fn set_policy(&mut self, client: &str, policy: GroupingPolicy) {
         self.policies.insert(client.to_owned(), policy);
+    }
+
+    /// Sets one client's priority matrix (from its contract); applies from the next signal.
+    pub fn set_matrix(&mut self, client: &str, matrix: Matrix) {
+        self.matrices.insert(client.to_owned(), matrix);
+    }
+
+    pub fn matrix(&self, client: &str) -> Matrix {
+        self.matrices.get(client).copied().unwrap_or_default()
+    }
+
+    /// Every incident in memory (all statuses but closed), in id order.
+    pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents.values()
+    }
+
+    /// The alerts of an incident in memory, in id order.
+    pub fn alerts_of(&self, incident: IncidentId) -> impl Iterator<Item = &Alert> {
+        self.members
+            .get(&incident)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.alerts.get(id))
+    }
+
+    /// A client's live alerts (one per fingerprint, firing or resolved, of incidents not
+    /// closed).
+    pub fn live_alerts_of(&self, client: &str) -> impl Iterator<Item = &Alert> {
+        self.live
+            .get(client)
+            .into_iter()
+            .flat_map(|by_fingerprint| by_fingerprint.values())
+            .filter_map(|id| self.alerts.get(id))
     }
 
     /// Applies one command at `now_ms` (the engine's clock, as the caller read it). On error
@@ -295,8 +370,254 @@ impl IncidentBook {
                 fingerprint,
                 actor,
             } => Ok(self.resolve_alert(&client, &fingerprint, &actor, now_ms)),
+            IncidentCommand::SetPriority {
+                incident,
+                impact,
+                urgency,
+                reason,
+            } => {
+                let matrix = self.matrix(&self.open_incident_ref(incident)?.client.clone());
+                let record = self.open_incident_mut(incident)?;
+                let priority = matrix.get(impact, urgency);
+                if (record.impact, record.urgency, record.priority) == (impact, urgency, priority) {
+                    return Ok(Vec::new());
+                }
+                let before = record.priority;
+                record.impact = impact;
+                record.urgency = urgency;
+                record.priority = priority;
+                record.updated_ms = now_ms;
+                let mut effects = vec![Effect::Incident(record.clone())];
+                if before != priority {
+                    let text = format!(
+                        "priority {} → {}: {reason}",
+                        before.as_str(),
+                        priority.as_str()
+                    );
+                    let entry = timeline(
+                        record,
+                        now_ms,
+                        ENGINE_ACTOR,
+                        TimelineKind::PriorityChanged,
+                        text,
+                    );
+                    effects.push(Effect::Timeline(entry));
+                }
+                Ok(effects)
+            }
+            IncidentCommand::Note {
+                incident,
+                kind,
+                text,
+            } => {
+                let record = self.open_incident_ref(incident)?;
+                Ok(vec![Effect::Timeline(timeline(
+                    record,
+                    now_ms,
+                    ENGINE_ACTOR,
+                    kind,
+                    text,
+                ))])
+            }
+            IncidentCommand::Merge { into, from, actor } => self.merge(into, from, &actor, now_ms),
+            IncidentCommand::Split {
+                incident,
+                alerts,
+                actor,
+            } => self.split(incident, &alerts, &actor, now_ms),
             IncidentCommand::Tick => Ok(self.tick(now_ms)),
         }
+    }
+
+    fn open_incident_ref(&self, id: IncidentId) -> Result<&Incident, CommandError> {
+        self.incidents
+            .get(&id)
+            .ok_or(CommandError::UnknownIncident(id))
+    }
+
+    /// Moves every alert of `from` into `into` and closes `from`. Both must be open (new or
+    /// acknowledged) incidents of one client; `into` keeps its status and group key, takes the
+    /// higher impact and urgency of the two, and the union of their assets.
+    fn merge(
+        &mut self,
+        into: IncidentId,
+        from: IncidentId,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Effect>, CommandError> {
+        if into == from {
+            return Err(CommandError::MergeIntoItself(into));
+        }
+        let target = self.open_incident_ref(into)?;
+        let source = self.open_incident_ref(from)?;
+        if target.client != source.client {
+            return Err(CommandError::MergeAcrossClients);
+        }
+        if !is_joinable(target.status) {
+            return Err(invalid(target, "merge into"));
+        }
+        if !is_joinable(source.status) {
+            return Err(invalid(source, "merge"));
+        }
+        let source = source.clone();
+        let moved = self.members.remove(&from).unwrap_or_default();
+        let mut effects = Vec::new();
+        for alert_id in &moved {
+            if let Some(alert) = self.alerts.get_mut(alert_id) {
+                alert.incident_id = into;
+                effects.push(Effect::Alert(alert.clone()));
+            }
+        }
+        self.members
+            .entry(into)
+            .or_default()
+            .extend(moved.iter().copied());
+        self.members.entry(into).or_default().sort_unstable();
+        let matrix = self.matrix(&source.client);
+        let target = self
+            .incidents
+            .get_mut(&into)
+            .expect("invariant: checked open above");
+        target.alert_count += moved.len() as u64;
+        target.impact = higher_level(target.impact, source.impact);
+        target.urgency = higher_level(target.urgency, source.urgency);
+        target.priority = matrix.get(target.impact, target.urgency);
+        target.last_signal_ms = target.last_signal_ms.max(source.last_signal_ms);
+        target.updated_ms = now_ms;
+        for asset in &source.assets {
+            if let Err(at) = target.assets.binary_search(asset) {
+                target.assets.insert(at, asset.clone());
+            }
+        }
+        let merged_in = timeline(
+            target,
+            now_ms,
+            actor,
+            TimelineKind::Merged,
+            format!(
+                "incident {from} merged in: {} alert(s) ({})",
+                moved.len(),
+                source.title
+            ),
+        );
+        effects.insert(0, Effect::Incident(target.clone()));
+        let closed = self.close(from, actor, format!("merged into incident {into}"), now_ms);
+        effects.extend(closed);
+        effects.push(Effect::Timeline(merged_in));
+        Ok(effects)
+    }
+
+    /// Moves `alerts` of `incident` into a new incident (same client, status new, same impact
+    /// and urgency until the responder recomputes them), titled after the first moved alert.
+    fn split(
+        &mut self,
+        incident: IncidentId,
+        alerts: &[AlertId],
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Effect>, CommandError> {
+        let source = self.open_incident_ref(incident)?.clone();
+        if !is_joinable(source.status) {
+            return Err(invalid(&source, "split"));
+        }
+        let members = self.members.get(&incident).cloned().unwrap_or_default();
+        let mut moving: Vec<AlertId> = alerts.to_vec();
+        moving.sort_unstable();
+        moving.dedup();
+        if moving.is_empty() || moving.len() >= members.len() {
+            return Err(CommandError::SplitNeedsSomeAlerts);
+        }
+        if let Some(stray) = moving.iter().find(|id| !members.contains(id)) {
+            return Err(CommandError::NotAMember {
+                incident,
+                alert: *stray,
+            });
+        }
+        let new_id = self.next_incident_id;
+        self.next_incident_id += 1;
+        let mut effects = Vec::new();
+        let mut assets: Vec<String> = Vec::new();
+        let mut title = String::new();
+        let mut last_signal_ms = 0;
+        for alert_id in &moving {
+            let alert = self
+                .alerts
+                .get_mut(alert_id)
+                .expect("invariant: an incident's members are in memory");
+            alert.incident_id = new_id;
+            if title.is_empty() {
+                title = alert.title.clone();
+            }
+            last_signal_ms = last_signal_ms.max(alert.last_seen_ms);
+            if let Some(asset) = &alert.asset
+                && let Err(at) = assets.binary_search(asset)
+            {
+                assets.insert(at, asset.clone());
+            }
+            effects.push(Effect::Alert(alert.clone()));
+        }
+        let remaining: Vec<AlertId> = members
+            .iter()
+            .copied()
+            .filter(|id| !moving.contains(id))
+            .collect();
+        let mut remaining_assets: Vec<String> = Vec::new();
+        for id in &remaining {
+            if let Some(asset) = &self.alerts[id].asset
+                && let Err(at) = remaining_assets.binary_search(asset)
+            {
+                remaining_assets.insert(at, asset.clone());
+            }
+        }
+        self.members.insert(incident, remaining.clone());
+        self.members.insert(new_id, moving.clone());
+        let new = Incident {
+            id: new_id,
+            client: source.client.clone(),
+            title,
+            status: IncidentStatus::New,
+            priority: source.priority,
+            impact: source.impact,
+            urgency: source.urgency,
+            group_key: format!("split-from={incident}"),
+            assignee: None,
+            assets,
+            alert_count: moving.len() as u64,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            last_signal_ms,
+            acknowledged_ms: None,
+            resolved_ms: None,
+            closed_ms: None,
+        };
+        let old = self
+            .incidents
+            .get_mut(&incident)
+            .expect("invariant: checked open above");
+        old.alert_count = remaining.len() as u64;
+        old.assets = remaining_assets;
+        old.updated_ms = now_ms;
+        let ids: Vec<String> = moving.iter().map(|id| id.to_string()).collect();
+        let out = timeline(
+            old,
+            now_ms,
+            actor,
+            TimelineKind::Split,
+            format!("alert(s) {} split into incident {new_id}", ids.join(", ")),
+        );
+        let created = timeline(
+            &new,
+            now_ms,
+            actor,
+            TimelineKind::Created,
+            format!("split from incident {incident}: {} alert(s)", moving.len()),
+        );
+        effects.insert(0, Effect::Incident(old.clone()));
+        effects.insert(1, Effect::Incident(new.clone()));
+        effects.push(Effect::Timeline(out));
+        effects.push(Effect::Timeline(created));
+        self.incidents.insert(new_id, new);
+        Ok(effects)
     }
 
     pub fn incident(&self, id: IncidentId) -> Option<&Incident> {
@@ -362,6 +683,7 @@ impl IncidentBook {
         now_ms: i64,
         reopen_from: Option<i64>,
     ) -> Vec<Effect> {
+        let matrix = self.matrix(&signal.client);
         let alert = self
             .alerts
             .get_mut(&alert_id)
@@ -395,7 +717,7 @@ impl IncidentBook {
                 text,
             ));
         }
-        entries.extend(fold_signal(incident, alert, signal, now_ms));
+        entries.extend(fold_signal(incident, alert, signal, matrix, now_ms));
         let mut effects = Vec::with_capacity(2 + entries.len());
         effects.push(Effect::Incident(incident.clone()));
         effects.push(Effect::Alert(alert.clone()));
@@ -409,6 +731,7 @@ impl IncidentBook {
     /// A signal no live alert takes: a new alert, joining an incident of its group or opening
     /// one.
     fn new_alert(&mut self, signal: AlertSignal, now_ms: i64) -> Vec<Effect> {
+        let matrix = self.matrix(&signal.client);
         let policy = self.policy(&signal.client);
         let window_ms = policy.window_ms;
         let group_key = group_key(&policy.by, &signal);
@@ -471,7 +794,7 @@ impl IncidentBook {
                     TimelineKind::AlertAdded,
                     text,
                 );
-                let priority_changed = fold_signal(incident, &alert, &signal, now_ms);
+                let priority_changed = fold_signal(incident, &alert, &signal, matrix, now_ms);
                 effects.push(Effect::Incident(incident.clone()));
                 effects.push(Effect::Alert(alert.clone()));
                 effects.push(Effect::Timeline(added));
@@ -485,7 +808,7 @@ impl IncidentBook {
                     client: signal.client.clone(),
                     title: alert.title.clone(),
                     status: IncidentStatus::New,
-                    priority: priority(impact, urgency),
+                    priority: matrix.get(impact, urgency),
                     impact,
                     urgency,
                     group_key,
@@ -748,12 +1071,13 @@ fn fold_signal(
     incident: &mut Incident,
     alert: &Alert,
     signal: &AlertSignal,
+    matrix: Matrix,
     now_ms: i64,
 ) -> Option<TimelineEntry> {
     let before = incident.priority;
     incident.impact = higher_level(incident.impact, impact_from_criticality(signal.criticality));
     incident.urgency = higher_level(incident.urgency, urgency_from_severity(alert.severity));
-    incident.priority = priority(incident.impact, incident.urgency);
+    incident.priority = matrix.get(incident.impact, incident.urgency);
     incident.last_signal_ms = incident.last_signal_ms.max(signal.time_ms);
     incident.updated_ms = now_ms;
     add_assets(incident, alert, signal);

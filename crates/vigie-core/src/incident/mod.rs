@@ -76,7 +76,7 @@ pub use model::{
     Alert, AlertId, AlertSignal, AlertStatus, Incident, IncidentId, IncidentStatus, Level,
     Priority, TimelineEntry, TimelineKind,
 };
-pub use priority::{impact_from_criticality, priority, urgency_from_severity};
+pub use priority::{Matrix, impact_from_criticality, priority, urgency_from_severity};
 
 #[cfg(test)]
 mod tests;

@@ -175,6 +175,16 @@ pub enum TimelineKind {
     Comment,
     Reassigned,
     PriorityChanged,
+    /// A step of the escalation policy notified someone.
+    Escalated,
+    /// A notification was held back (silence, inhibition) or could not be addressed.
+    Notified,
+    /// A crisis trigger fired on the incident.
+    Crisis,
+    /// Alerts moved in from another incident, or this incident went into another.
+    Merged,
+    /// Alerts moved out into a new incident.
+    Split,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

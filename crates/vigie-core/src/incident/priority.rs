@@ -2,6 +2,8 @@
 //! the signal says it is) gives P1–P5. Guards one invariant: the matrix is symmetric and
 //! monotonic, so raising either axis never lowers the priority.
 
+use serde::{Deserialize, Serialize};
+
 use crate::event::Severity;
 
 use super::model::{Level, Priority};
@@ -22,6 +24,33 @@ pub fn priority(impact: Level, urgency: Level) -> Priority {
         }
         (Level::Medium, Level::Low) | (Level::Low, Level::Medium) => Priority::P4,
         (Level::Low, Level::Low) => Priority::P5,
+    }
+}
+
+/// A priority matrix: rows are impact (high, medium, low), columns urgency (high, medium, low).
+/// `Matrix::default()` is the ITIL matrix of `priority`; a client's contract may set another
+/// (the estate checks it is monotonic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matrix(pub [[Priority; 3]; 3]);
+
+impl Default for Matrix {
+    fn default() -> Self {
+        let levels = [Level::High, Level::Medium, Level::Low];
+        Matrix(levels.map(|impact| levels.map(|urgency| priority(impact, urgency))))
+    }
+}
+
+impl Matrix {
+    pub fn get(&self, impact: Level, urgency: Level) -> Priority {
+        self.0[level_index(impact)][level_index(urgency)]
+    }
+}
+
+fn level_index(level: Level) -> usize {
+    match level {
+        Level::High => 0,
+        Level::Medium => 1,
+        Level::Low => 2,
     }
 }
 
@@ -86,6 +115,19 @@ mod tests {
             for other in levels {
                 assert!(priority(raised, other) < priority(lower, other));
                 assert!(priority(other, raised) < priority(other, lower));
+            }
+        }
+    }
+
+    #[test]
+    fn default_matrix_is_the_itil_one() {
+        let levels = [Level::High, Level::Medium, Level::Low];
+        for impact in levels {
+            for urgency in levels {
+                assert_eq!(
+                    Matrix::default().get(impact, urgency),
+                    priority(impact, urgency)
+                );
             }
         }
     }

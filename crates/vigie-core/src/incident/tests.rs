@@ -10,6 +10,7 @@ use super::*;
 use crate::event::Severity;
 
 const MIN: i64 = 60_000;
+const HOUR: i64 = 60 * MIN;
 
 /// An error on `asset` from the built-in rule; the fingerprint is asset and title, the way the
 /// default rule fingerprint would tell problems apart.
@@ -114,6 +115,7 @@ fn describe_command(command: &IncidentCommand) -> String {
             actor,
         } => format!("resolve alert {client} fp={fingerprint} by {actor}"),
         IncidentCommand::Tick => "tick".to_owned(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -688,4 +690,139 @@ fn effects_serialize_with_their_kind() {
         )
         .unwrap();
     insta::assert_json_snapshot!(effects);
+}
+
+fn book_with(signals: &[AlertSignal]) -> IncidentBook {
+    let mut book = IncidentBook::new(1, 1);
+    for signal in signals {
+        book.apply(IncidentCommand::Signal(signal.clone()), signal.time_ms)
+            .expect("signal");
+    }
+    book
+}
+
+#[test]
+fn merge_moves_every_alert_and_closes_the_merged_incident() {
+    let mut book = book_with(&[
+        signal("acme", "srv-1", "disk full", 0),
+        signal("acme", "srv-2", "ransom note", MIN),
+        signal("other", "srv-1", "disk full", MIN),
+    ]);
+    assert_eq!(book.open_incidents(), 3);
+    let effects = book
+        .apply(
+            IncidentCommand::Merge {
+                into: 1,
+                from: 2,
+                actor: "alice".into(),
+            },
+            2 * MIN,
+        )
+        .expect("merge");
+    let merged = book.incident(1).expect("kept");
+    assert_eq!(merged.alert_count, 2);
+    assert_eq!(merged.assets, ["srv-1", "srv-2"]);
+    assert!(book.incident(2).is_none(), "the merged incident closed");
+    assert_eq!(book.alerts_of(1).count(), 2);
+    assert!(effects.iter().any(|e| matches!(e,
+        Effect::Timeline(t) if t.kind == TimelineKind::Closed && t.text == "merged into incident 1")));
+    // Across clients, into itself, or from a closed incident: refused, nothing changed.
+    let across = IncidentCommand::Merge {
+        into: 1,
+        from: 3,
+        actor: "alice".into(),
+    };
+    assert_eq!(
+        book.apply(across, 3 * MIN),
+        Err(CommandError::MergeAcrossClients)
+    );
+    let itself = IncidentCommand::Merge {
+        into: 1,
+        from: 1,
+        actor: "alice".into(),
+    };
+    assert_eq!(
+        book.apply(itself, 3 * MIN),
+        Err(CommandError::MergeIntoItself(1))
+    );
+    // A new signal of the merged alert updates it in its new incident.
+    book.apply(
+        IncidentCommand::Signal(signal("acme", "srv-2", "ransom note", 4 * MIN)),
+        4 * MIN,
+    )
+    .expect("repeat");
+    assert_eq!(book.open_incidents(), 2);
+    assert_eq!(book.incident(1).expect("kept").alert_count, 2);
+}
+
+#[test]
+fn split_moves_chosen_alerts_into_a_new_incident() {
+    let mut book = IncidentBook::new(1, 1);
+    book.set_policy(
+        "acme",
+        GroupingPolicy {
+            by: vec![],
+            window_ms: HOUR,
+            reopen_window_ms: HOUR,
+        },
+    );
+    for (asset, title) in [("srv-1", "disk full"), ("srv-2", "cpu"), ("srv-3", "ram")] {
+        book.apply(IncidentCommand::Signal(signal("acme", asset, title, 0)), 0)
+            .expect("signal");
+    }
+    assert_eq!(book.open_incidents(), 1);
+    let split = |alerts: Vec<AlertId>| IncidentCommand::Split {
+        incident: 1,
+        alerts,
+        actor: "alice".into(),
+    };
+    assert_eq!(
+        book.apply(split(vec![1, 2, 3]), MIN),
+        Err(CommandError::SplitNeedsSomeAlerts)
+    );
+    assert_eq!(
+        book.apply(split(vec![9]), MIN),
+        Err(CommandError::NotAMember {
+            incident: 1,
+            alert: 9
+        })
+    );
+    book.apply(split(vec![2, 3]), MIN).expect("split");
+    let old = book.incident(1).expect("old");
+    let new = book.incident(2).expect("new");
+    assert_eq!(
+        (old.alert_count, old.assets.clone()),
+        (1, vec!["srv-1".to_owned()])
+    );
+    assert_eq!(new.assets, ["srv-2", "srv-3"]);
+    assert_eq!(new.title, "cpu");
+    assert_eq!(book.alerts_of(2).map(|a| a.id).collect::<Vec<_>>(), [2, 3]);
+}
+
+#[test]
+fn set_priority_uses_the_client_matrix_and_says_why() {
+    let mut book = IncidentBook::new(1, 1);
+    let mut stricter = Matrix::default();
+    stricter.0[1][0] = Priority::P1; // medium impact × high urgency → P1
+    book.set_matrix("acme", stricter);
+    book.apply(IncidentCommand::Signal(signal("acme", "srv-1", "x", 0)), 0)
+        .expect("signal");
+    let set = |impact, urgency| IncidentCommand::SetPriority {
+        incident: 1,
+        impact,
+        urgency,
+        reason: "business service line-2 CRITICAL".into(),
+    };
+    let effects = book
+        .apply(set(Level::Medium, Level::High), MIN)
+        .expect("set");
+    assert_eq!(book.incident(1).expect("open").priority, Priority::P1);
+    assert!(effects.iter().any(|e| matches!(e,
+        Effect::Timeline(t) if t.kind == TimelineKind::PriorityChanged
+            && t.text.ends_with("business service line-2 CRITICAL"))));
+    // Same inputs again: nothing to write.
+    assert_eq!(
+        book.apply(set(Level::Medium, Level::High), 2 * MIN),
+        Ok(vec![])
+    );
 }
