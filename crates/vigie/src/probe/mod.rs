@@ -287,10 +287,17 @@ fn describe_io_error(error: &std::io::Error) -> String {
     }
 }
 
-/// The time left until `deadline`, as messages tell it ("within 10s"): a probe started a few
-/// microseconds after its timeout was set still says the timeout.
+/// The time left before `deadline`, rounded up to 100 ms: a probe's budget read a moment after
+/// it started (name resolution, a busy machine) still reads as the timeout it was given (`0.5s`,
+/// not `0.499s`).
 fn time_left(deadline: Instant) -> String {
-    seconds(deadline.saturating_duration_since(Instant::now()))
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis();
+    let rounded = left.div_ceil(100) * 100;
+    seconds(Duration::from_millis(
+        u64::try_from(rounded).unwrap_or(u64::MAX),
+    ))
 }
 
 /// A duration as the first lines show it: `10s`, `0.5s`, `2.25s`.
