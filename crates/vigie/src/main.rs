@@ -96,6 +96,17 @@ enum Command {
         /// Do not listen for syslog.
         #[arg(long)]
         no_syslog: bool,
+        /// SMTP relay for e-mail notifications: `smtp://host:25` (plain, local relay),
+        /// `smtp://host:587?tls=starttls` or `smtps://host:465` (overrides notify.smtp.url).
+        #[arg(long, env = "VIGIE_SMTP_URL")]
+        smtp_url: Option<String>,
+        /// Sender address of e-mail notifications (overrides notify.smtp.from).
+        #[arg(long, env = "VIGIE_MAIL_FROM")]
+        mail_from: Option<String>,
+        /// Vigie's address as recipients reach it, for links in notifications (overrides
+        /// notify.public_url).
+        #[arg(long, env = "VIGIE_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Check an estate directory or a server settings file, reporting every problem.
     CheckConfig {
@@ -188,6 +199,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // ring, the one rustls provider, for every HTTP client of the process.
+    vigie::notify::install_crypto_provider();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -217,8 +230,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             syslog_udp,
             syslog_tcp,
             no_syslog,
+            smtp_url,
+            mail_from,
+            public_url,
         } => {
-            let config = store.config()?;
+            let mut config = store.config()?;
+            if smtp_url.is_some() || mail_from.is_some() {
+                let smtp = config.notify.smtp.get_or_insert_with(Default::default);
+                smtp.url = smtp_url.or(smtp.url.take());
+                smtp.from = mail_from.or(smtp.from.take());
+            }
+            config.notify.public_url = public_url.or(config.notify.public_url.take());
+            let delivery = config.notify.delivery_config().map_err(|problems| {
+                anyhow::anyhow!("the notify settings are wrong:\n{}", problems.join("\n"))
+            })?;
+            let perfdata = config.perfdata.perfdata_config().map_err(|problems| {
+                anyhow::anyhow!("the perfdata settings are wrong:\n{}", problems.join("\n"))
+            })?;
             let syslog_on = !no_syslog && config.syslog.enabled != Some(false);
             let default_syslog: SocketAddr = "127.0.0.1:5514"
                 .parse()
@@ -253,7 +281,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 logsource_map: logsource_map.or(config.logsource_map.clone()),
             };
             let store_name = options.database_url()?;
-            let server = vigie::server::start_with(options.clone(), detection.clone()).await?;
+            let smtp_line = delivery.smtp.as_ref().map_or_else(
+                || "off (e-mail notifications fail until notify.smtp.url is set)".to_owned(),
+                |smtp| redact(&smtp.url),
+            );
+            let server = vigie::server::start_with_perfdata(
+                options.clone(),
+                detection.clone(),
+                delivery,
+                perfdata,
+            )
+            .await?;
             let clients = server.state.estate.current().1.clients.len();
             println!(
                 "vigie {} serving {}",
@@ -261,6 +299,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 server.url()
             );
             println!("  store:  {}", redact(&store_name));
+            println!("  smtp:   {smtp_line}");
             println!(
                 "  estate: {} ({clients} clients)",
                 options.estate_dir.display()
@@ -361,6 +400,20 @@ fn check_config(path: &Path) -> Result<ExitCode> {
         path.to_path_buf()
     } else {
         let config = read_config(path)?;
+        if let Err(problems) = config.notify.delivery_config() {
+            for problem in &problems {
+                println!("{}: {problem}", path.display());
+            }
+            println!("{} problems in {}", problems.len(), path.display());
+            return Ok(ExitCode::FAILURE);
+        }
+        if let Err(problems) = config.perfdata.perfdata_config() {
+            for problem in &problems {
+                println!("{}: {problem}", path.display());
+            }
+            println!("{} problems in {}", problems.len(), path.display());
+            return Ok(ExitCode::FAILURE);
+        }
         println!("{}: settings ok", path.display());
         config
             .estate

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::net::{TcpListener, UdpSocket};
@@ -28,9 +29,11 @@ use crate::auth::{Authenticator, Role, issue_token};
 use crate::estate::{EstateHandle, load_estate};
 use crate::ingest::syslog;
 use crate::metrics::Metrics;
+use crate::notify::DeliveryConfig;
 use crate::pipeline::{Pipeline, Rules, SigmaRules};
 use crate::rule::{DetectionFiles, DetectionSources, compile_detection, read_detection};
 use crate::store::Store;
+use crate::supervision::PerfdataConfig;
 use vigie_core::estate::Estate;
 use vigie_core::rule::sigma::{Notice, Rejection};
 
@@ -95,6 +98,8 @@ pub struct Server {
     pub state: AppState,
     stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
+    /// The notification deliverer; on shutdown it finishes and records what it is sending.
+    deliverer: JoinHandle<()>,
 }
 
 fn load_rules(path: Option<&PathBuf>) -> Result<Vec<vigie_core::alert::AlertRule>> {
@@ -227,6 +232,26 @@ pub async fn start(options: ServeOptions) -> Result<Server> {
 }
 
 pub async fn start_with(options: ServeOptions, detection: DetectionOptions) -> Result<Server> {
+    start_with_delivery(options, detection, DeliveryConfig::default()).await
+}
+
+/// `start_with`, delivering notifications as `delivery` says (SMTP relay, timeouts, retries).
+pub async fn start_with_delivery(
+    options: ServeOptions,
+    detection: DetectionOptions,
+    delivery: DeliveryConfig,
+) -> Result<Server> {
+    start_with_perfdata(options, detection, delivery, PerfdataConfig::default()).await
+}
+
+/// `start_with_delivery`, keeping check results' perfdata as `perfdata` says.
+pub async fn start_with_perfdata(
+    options: ServeOptions,
+    detection: DetectionOptions,
+    delivery: DeliveryConfig,
+    perfdata: PerfdataConfig,
+) -> Result<Server> {
+    crate::notify::install_crypto_provider();
     let url = options.database_url()?;
     let store = Arc::new(Store::open(&url).await?);
     let sources = DetectionSources {
@@ -247,12 +272,21 @@ pub async fn start_with(options: ServeOptions, detection: DetectionOptions) -> R
     let metrics = Arc::new(Metrics::default());
     record_sigma(&metrics, &sigma);
     let rules = Arc::new(Rules::new(load_rules(options.alert_rules.as_ref())?, sigma));
+    // Bound before the pipeline starts: messages link to the address actually served.
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
     let pipeline = Pipeline::start(
         store.clone(),
         estate.clone(),
         rules,
         metrics.clone(),
         options.max_queued_events,
+        delivery
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
     )
     .await?;
     let (supervision, supervising) = crate::supervision::start(
@@ -260,6 +294,7 @@ pub async fn start_with(options: ServeOptions, detection: DetectionOptions) -> R
         estate.clone(),
         pipeline.clone(),
         metrics.clone(),
+        perfdata,
     )
     .await?;
     let now = crate::clock::now_ms();
@@ -291,6 +326,8 @@ pub async fn start_with(options: ServeOptions, detection: DetectionOptions) -> R
     };
     let (stop, stopped) = watch::channel(false);
     spawn_until(stopped.clone(), supervising);
+    let deliverer =
+        crate::notify::deliver::spawn_until(store.clone(), delivery, Some(stopped.clone()));
     let mut syslog_udp = None;
     if let Some(addr) = options.syslog_udp {
         let socket = UdpSocket::bind(addr)
@@ -320,10 +357,6 @@ pub async fn start_with(options: ServeOptions, detection: DetectionOptions) -> R
         spawn_until(stopped.clone(), task);
     }
 
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", options.listen))?;
-    let addr = listener.local_addr()?;
     let app = router(state.clone());
     let mut http_stopped = stopped.clone();
     let http = tokio::spawn(async move {
@@ -346,6 +379,7 @@ pub async fn start_with(options: ServeOptions, detection: DetectionOptions) -> R
         state,
         stop,
         http,
+        deliverer,
     })
 }
 
@@ -375,6 +409,14 @@ impl Server {
     /// Stops accepting connections, lets requests in flight finish, and closes the store.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
+        // The deliverer finishes what it is sending (each attempt has its timeout).
+        let mut deliverer = self.deliverer;
+        if tokio::time::timeout(Duration::from_secs(30), &mut deliverer)
+            .await
+            .is_err()
+        {
+            deliverer.abort();
+        }
         self.http.await.context("HTTP task failed")??;
         self.state.store.close().await;
         Ok(())

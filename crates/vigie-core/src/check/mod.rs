@@ -11,6 +11,7 @@ pub mod perfdata;
 pub mod plugin;
 pub mod range;
 pub mod schedule;
+pub mod series;
 pub mod spec;
 pub mod state;
 

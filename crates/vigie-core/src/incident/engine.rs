@@ -695,6 +695,11 @@ impl IncidentBook {
         }
         alert.severity = alert.severity.max(signal.severity);
         alert.status = AlertStatus::Firing;
+        // The latest signal's labels win (a check's current state and output, the end a
+        // Prometheus re-send announces); labels it does not carry stay.
+        for (name, value) in &signal.labels {
+            alert.labels.insert(name.clone(), value.clone());
+        }
         let incident = self
             .incidents
             .get_mut(&alert.incident_id)

@@ -7,7 +7,8 @@
 //!
 //! - An alert is keyed by (client, fingerprint) while its incident is not closed. A signal whose
 //!   key exists updates that alert: `count` + 1, `last_seen_ms`, `last_event_id`, severity the
-//!   maximum of both, status firing; emits the incident and the alert.
+//!   maximum of both, status firing, its labels overwritten by the signal's (the latest state,
+//!   output or end wins; labels the signal lacks stay); emits the incident and the alert.
 //! - If that alert's incident is resolved and the signal comes within the client's reopen
 //!   window of the incident's `resolved_ms` (both on the engine's clock, `now_ms`: the sender's
 //!   clock may be skewed), the incident reopens: status new, acknowledged and resolved times

@@ -173,7 +173,7 @@ pub async fn get_alert(
 
 /// Runs an incident command for a caller: the incident must be visible to them (else 404)
 /// and still open (else 409); answers with the incident as committed.
-async fn run_command(
+pub(super) async fn run_command(
     state: &AppState,
     caller: &Caller,
     id: i64,

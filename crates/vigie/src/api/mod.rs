@@ -11,8 +11,11 @@ mod error;
 mod estate;
 mod events;
 mod incidents;
+mod notifications;
 pub mod openapi;
 mod passive;
+mod perfdata;
+mod response;
 mod stream;
 mod tokens;
 
@@ -86,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/checks/{id}", get(checks::get_check))
         .route("/checks/{id}/acknowledge", post(checks::acknowledge))
         .route("/checks/{id}/downtimes", post(checks::schedule_downtime))
+        .route("/checks/{id}/perfdata", get(perfdata::get_perfdata))
         .route("/actions/process-check-result", post(passive::icinga))
         .route("/passive/nrdp", post(passive::nrdp))
         .route("/passive/commands", post(passive::commands))
@@ -95,6 +99,38 @@ pub fn router(state: AppState) -> Router {
             get(tokens::list_tokens).post(tokens::create_token),
         )
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke_token))
+        .route("/notifications", get(notifications::list_notifications))
+        .route("/notifications/{id}", get(notifications::get_notification))
+        .route(
+            "/notifications/{id}/retry",
+            post(notifications::retry_notification),
+        )
+        .route("/business-services", get(response::list_business_services))
+        .route(
+            "/business-services/{client}/{id}",
+            get(response::get_business_service),
+        )
+        .route("/teams", get(response::list_teams))
+        .route("/schedules", get(response::list_schedules))
+        .route(
+            "/escalation-policies",
+            get(response::list_escalation_policies),
+        )
+        .route("/crisis-triggers", get(response::list_crisis_triggers))
+        .route("/crises", get(response::list_crises))
+        .route("/crises/{id}", get(response::get_crisis))
+        .route("/crises/{id}/close", post(response::close_crisis))
+        .route(
+            "/silences",
+            get(response::list_silences).post(response::create_silence),
+        )
+        .route(
+            "/silences/{id}",
+            axum::routing::delete(response::expire_silence),
+        )
+        .route("/incidents/{id}/escalation", get(response::get_escalation))
+        .route("/incidents/{id}/merge", post(response::merge))
+        .route("/incidents/{id}/split", post(response::split))
         .route("/stream", get(stream::stream))
         .fallback(|| async { ApiError::not_found("no such route") });
     Router::new()

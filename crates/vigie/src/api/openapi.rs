@@ -6,6 +6,9 @@
 //! Built in small functions because one `json!` literal this large would exceed the macro's
 //! recursion limit, and because shared pieces (errors, paging parameters) are written once.
 
+mod perfdata_paths;
+mod response_paths;
+
 use axum::Json;
 use serde_json::{Map, Value, json};
 
@@ -25,6 +28,7 @@ pub fn document() -> Value {
             {"name": "estate", "description": "Clients and their assets, sites, dependencies, teams and contacts."},
             {"name": "checks", "description": "Supervision: the state of every check, acknowledgements and downtimes."},
             {"name": "tokens", "description": "API tokens (admin only)."},
+            {"name": "notifications", "description": "The delivery log: every notification, what it sends and each attempt."},
             {"name": "stream", "description": "The live change feed (server-sent events)."},
             {"name": "service", "description": "Public endpoints: no token needed."},
         ],
@@ -236,6 +240,24 @@ fn paths() -> Value {
         json!({"get": list_tokens(), "post": create_token()}),
     );
     add("/api/v1/tokens/{id}", json!({"delete": revoke_token()}));
+    add(
+        "/api/v1/notifications",
+        json!({"get": list_notifications()}),
+    );
+    add(
+        "/api/v1/notifications/{id}",
+        json!({"get": get_notification()}),
+    );
+    add(
+        "/api/v1/notifications/{id}/retry",
+        json!({"post": retry_notification()}),
+    );
+    for (path, item) in perfdata_paths::paths() {
+        add(path, item);
+    }
+    for (path, item) in response_paths::paths() {
+        add(path, item);
+    }
     add("/api/v1/stream", json!({"get": stream()}));
     add("/api/openapi.json", json!({"get": openapi()}));
     add("/healthz", json!({"get": healthz()}));
@@ -992,6 +1014,124 @@ curl -N -H \"Authorization: Bearer $VIGIE_TOKEN\" -H 'Last-Event-ID: 41' \\
   http://127.0.0.1:8080/api/v1/stream
 ```";
 
+const NOTIFICATION_NOTE: &str = "\
+A notification is rendered once, when Vigie decides to send it, and kept with every attempt: \
+`pending` (not tried yet), `delivered`, or `failing` (the last attempt failed; it is retried \
+with a capped exponential backoff, never dropped, at `next_attempt_ms`). `history` holds the \
+last 20 attempts with their outcome (`250 OK`, `HTTP 500 Internal Server Error`, `timed out \
+after 5s`…). Secret header values (authorisation, tokens, keys) are shown as `***`.";
+
+fn list_notifications() -> Value {
+    api_operation(
+        json!({
+            "tags": ["notifications"],
+            "operationId": "list_notifications",
+            "summary": "The delivery log",
+            "description": format!("{NOTIFICATION_NOTE}\n\nNewest first.\n\n```sh\ncurl -sS 'http://127.0.0.1:8080/api/v1/notifications?status=failing' \\\n  -H \"Authorization: Bearer $VIGIE_TOKEN\"\n```\n\n{ROLE_NOTE_READ_ANY}"),
+            "parameters": [
+                parameter("ClientFilter"),
+                {"name": "status", "in": "query", "description": "`pending`, `delivered` or `failing`; another value answers `400`.", "schema": {"type": "string", "enum": ["pending", "delivered", "failing"]}},
+                {"name": "incident", "in": "query", "description": "Only this incident's notifications.", "schema": {"type": "integer", "format": "int64"}},
+                {"name": "after", "in": "query", "description": "Only notifications newer than this id (to follow the log).", "schema": {"type": "integer", "format": "int64"}},
+                parameter("Before"),
+                parameter("Limit"),
+            ],
+            "responses": {"200": json_response("A page of notifications.", page_of("notifications", "Notification"))},
+        }),
+        &[400],
+    )
+}
+
+fn get_notification() -> Value {
+    api_operation(
+        json!({
+            "tags": ["notifications"],
+            "operationId": "get_notification",
+            "summary": "Get one notification and its attempts",
+            "description": format!("{NOTIFICATION_NOTE}\n\n{ROLE_NOTE_READ_ANY}"),
+            "parameters": [parameter("NotificationId")],
+            "responses": {"200": json_response("The notification.", schema("Notification"))},
+        }),
+        &[404],
+    )
+}
+
+fn retry_notification() -> Value {
+    api_operation(
+        json!({
+            "tags": ["notifications"],
+            "operationId": "retry_notification",
+            "summary": "Send an undelivered notification now",
+            "description": "Makes a pending or failing notification due now, instead of at its next backoff step, and wakes the deliverer. A delivered one answers `409`.\n\n```sh\ncurl -sS -X POST http://127.0.0.1:8080/api/v1/notifications/12/retry \\\n  -H \"Authorization: Bearer $VIGIE_TOKEN\"\n```\n\nRoles: `admin` and `operator`.",
+            "parameters": [parameter("NotificationId")],
+            "responses": {"200": json_response("The notification, due now.", schema("Notification"))},
+        }),
+        &[403, 404, 409],
+    )
+}
+
+fn notification_schema() -> Value {
+    let attempt = json!({
+        "type": "object",
+        "required": ["time_ms", "ok", "detail", "took_ms"],
+        "properties": {
+            "time_ms": epoch_ms("When the attempt started."),
+            "ok": {"type": "boolean"},
+            "detail": {"type": "string", "examples": ["250 OK", "HTTP 500 Internal Server Error", "timed out after 5s", "no SMTP server configured (notify.smtp.url)"]},
+            "took_ms": {"type": "integer", "format": "int64"},
+        },
+    });
+    let transport = json!({
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type", "to", "subject", "text", "html"],
+                "properties": {
+                    "type": {"const": "email"},
+                    "to": array_of(json!({"type": "string"})),
+                    "subject": {"type": "string"},
+                    "text": {"type": "string"},
+                    "html": {"type": "string"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["type", "method", "url", "headers", "content_type", "body"],
+                "properties": {
+                    "type": {"const": "http"},
+                    "method": {"type": "string"},
+                    "url": {"type": "string"},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "content_type": {"type": "string", "description": "Empty when none is sent."},
+                    "body": {"type": "string"},
+                },
+            },
+        ],
+    });
+    json!({
+        "type": "object",
+        "description": "A notification: what is sent (rendered once) and how its delivery went.",
+        "required": ["id", "client", "incident_id", "crisis_id", "kind", "recipient", "destination", "transport", "status", "attempts", "next_attempt_ms", "last_error", "history", "created_ms", "delivered_ms"],
+        "properties": {
+            "id": {"type": "integer", "format": "int64"},
+            "client": {"type": "string"},
+            "incident_id": {"type": ["integer", "null"], "format": "int64"},
+            "crisis_id": {"type": ["integer", "null"], "format": "int64"},
+            "kind": {"type": "string", "enum": ["triggered", "escalated", "reescalated", "acknowledged", "resolved", "crisis_opened", "beacon_on", "beacon_off"]},
+            "recipient": {"type": "string", "examples": ["team l2-systems", "person thomas-petit", "channel ops-webhook"]},
+            "destination": {"type": "string", "examples": ["email:oncall@example.com", "webhook:ops-webhook"]},
+            "transport": transport,
+            "status": {"type": "string", "enum": ["pending", "delivered", "failing"]},
+            "attempts": {"type": "integer", "minimum": 0},
+            "next_attempt_ms": nullable("integer", "When the next attempt is due; null once delivered."),
+            "last_error": nullable("string", "The last failed attempt's detail; null once delivered."),
+            "history": array_of(attempt),
+            "created_ms": epoch_ms("When it was decided."),
+            "delivered_ms": nullable("integer", "When it was delivered."),
+        },
+    })
+}
+
 fn stream() -> Value {
     let incident = json!({
         "id": 7, "client": "acme-industrie", "title": "ERP database down",
@@ -1143,6 +1283,7 @@ fn parameters() -> Value {
     json!({
         "EventId": integer_id("event"),
         "IncidentId": integer_id("incident"),
+        "NotificationId": integer_id("notification"),
         "AlertId": integer_id("alert"),
         "ClientId": {
             "name": "id",
@@ -1335,6 +1476,7 @@ fn schemas() -> Value {
             "description": "`admin`: everything across clients. `operator`: every client's data, incident actions, ingest. `client`: one client's data, and comments on its incidents. `ingest`: sending one client's events.",
         }),
     );
+    add("Notification", notification_schema());
     add("Token", token_schema());
     add("TokenRequest", token_request_schema());
     add(

@@ -34,6 +34,9 @@ use vigie_core::rule::sigma::{Rejection, RuleSet};
 
 use crate::estate::{ClientHosts, EstateHandle};
 use crate::metrics::Metrics;
+use crate::response::{
+    FeedItem, Reaction, Responder, ResponseCommand, ResponseError, ResponseOutcome,
+};
 use crate::store::{Change, Store, WriteBatch};
 
 /// Events waiting for their commit, at most, unless configured otherwise. Each holds a permit
@@ -46,7 +49,9 @@ const BODY_SLOTS: usize = 8;
 const GROUP_COMMIT_EVENTS: usize = 50_000;
 /// How long an ingest call waits for queue room, or for a body slot, before it is refused.
 const ADMISSION_WAIT: Duration = Duration::from_secs(2);
-const TICK_EVERY: Duration = Duration::from_secs(15);
+/// Time passes for the writer this often: escalation steps, Prometheus alerts' ends, closing
+/// resolved incidents, correlation windows and digests are looked at on the tick.
+const TICK_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -58,6 +63,8 @@ pub enum PipelineError {
     Store(String),
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error(transparent)]
+    Response(#[from] ResponseError),
     #[error("the pipeline has stopped")]
     Stopped,
 }
@@ -165,6 +172,11 @@ enum Job {
         commands: Vec<IncidentCommand>,
         reply: oneshot::Sender<Result<(), PipelineError>>,
     },
+    /// An API action on silences or crises (see `response`).
+    Respond {
+        command: ResponseCommand,
+        reply: oneshot::Sender<Result<ResponseOutcome, PipelineError>>,
+    },
     Tick,
 }
 
@@ -239,6 +251,7 @@ impl Pipeline {
         rules: Arc<Rules>,
         metrics: Arc<Metrics>,
         max_queued: usize,
+        public_url: String,
     ) -> anyhow::Result<Pipeline> {
         let (jobs, queue) = mpsc::channel(4096);
         let (changes, _) = broadcast::channel(8192);
@@ -248,6 +261,7 @@ impl Pipeline {
             rules.clone(),
             changes.clone(),
             metrics.clone(),
+            public_url,
         )
         .await?;
         tokio::spawn(writer.run(queue));
@@ -354,6 +368,19 @@ impl Pipeline {
         answer.await.map_err(|_| PipelineError::Stopped)?
     }
 
+    /// Applies an action on silences or crises; answers once committed.
+    pub async fn respond(
+        &self,
+        command: ResponseCommand,
+    ) -> Result<ResponseOutcome, PipelineError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Respond { command, reply })
+            .await
+            .map_err(|_| PipelineError::Stopped)?;
+        answer.await.map_err(|_| PipelineError::Stopped)?
+    }
+
     /// Applies the supervision runtime's signals and alert resolutions (`Signal` and
     /// `ResolveAlert` commands) in order, in one group commit; answers once committed. A
     /// command the book refuses is logged and the others still apply.
@@ -430,6 +457,9 @@ struct Writer {
     changes: broadcast::Sender<Arc<Change>>,
     metrics: Arc<Metrics>,
     book: IncidentBook,
+    /// Health, priority, escalation, crises and notifications, after the book.
+    responder: Responder,
+    public_url: String,
     /// The Sigma rules `correlation` was built for.
     sigma: Arc<SigmaRules>,
     /// Sliding-window state of the Sigma correlation rules (in memory: a restart starts the
@@ -453,6 +483,7 @@ impl Writer {
         rules: Arc<Rules>,
         changes: broadcast::Sender<Arc<Change>>,
         metrics: Arc<Metrics>,
+        public_url: String,
     ) -> anyhow::Result<Writer> {
         let sigma = rules.sigma();
         let correlation = sigma.set.correlation_engine(CorrelationLimits::default());
@@ -464,6 +495,8 @@ impl Writer {
             changes,
             metrics,
             book: IncidentBook::new(1, 1),
+            responder: Responder::restore(Default::default(), 1, public_url.clone()),
+            public_url,
             sigma,
             correlation,
             evicted_before: 0,
@@ -487,6 +520,11 @@ impl Writer {
         self.next_event_id = state.next_event_id;
         self.next_timeline_id = state.next_timeline_id;
         self.next_change_seq = state.next_change_seq;
+        let response = self.store.load_response_state().await?;
+        let next_notification_id = self.store.next_notification_id().await?;
+        self.responder =
+            Responder::restore(response, next_notification_id, self.public_url.clone());
+        self.responder.watch_expiries(&self.book);
         self.estate_version = u64::MAX;
         self.sync_policies();
         Ok(())
@@ -503,6 +541,7 @@ impl Writer {
             self.book
                 .set_policy(id, crate::estate::grouping_policy(client));
         }
+        self.responder.sync_estate(&estate, &mut self.book);
         self.hosts.clear();
         self.estate_version = version;
         estate
@@ -585,6 +624,9 @@ impl Writer {
         let mut ingest_replies = Vec::new();
         let mut command_replies = Vec::new();
         let mut supervision_replies = Vec::new();
+        let mut response_replies = Vec::new();
+        let mut reaction = Reaction::default();
+        let mut ticked = false;
         let mut syslog_events = 0u64;
         let mut http_events = 0u64;
         for job in jobs {
@@ -662,7 +704,19 @@ impl Writer {
                     }
                     supervision_replies.push(reply);
                 }
+                Job::Respond { command, reply } => {
+                    let outcome = self.responder.command(
+                        command,
+                        &estate,
+                        &mut self.book,
+                        now,
+                        &mut batch.response,
+                        &mut reaction,
+                    );
+                    response_replies.push((reply, outcome));
+                }
                 Job::Tick => {
+                    ticked = true;
                     // Correlations checked when their window closes fire on the tick.
                     for matched in self.correlation.advance(now) {
                         let signal = correlation_signal(&matched, None, None, None);
@@ -673,6 +727,15 @@ impl Writer {
                             }
                         }
                     }
+                    // Prometheus alerts not sent again before their end resolve.
+                    for command in self.responder.expired_alerts(now) {
+                        match self.book.apply(command, now) {
+                            Ok(out) => effects.extend(out),
+                            Err(error) => {
+                                tracing::error!(%error, "expiry refused by the incident book")
+                            }
+                        }
+                    }
                     match self.book.apply(IncidentCommand::Tick, now) {
                         Ok(out) => effects.extend(out),
                         Err(error) => tracing::error!(%error, "tick refused by the incident book"),
@@ -680,7 +743,19 @@ impl Writer {
                 }
             }
         }
-        self.collect_effects(effects, now, &mut batch);
+        self.responder.react(
+            &estate,
+            self.estate_version,
+            &mut self.book,
+            &effects,
+            ticked,
+            now,
+            &mut batch.response,
+            &mut reaction,
+        );
+        effects.append(&mut reaction.effects);
+        batch.notifications.append(&mut reaction.notifications);
+        self.collect_effects(effects, std::mem::take(&mut reaction.feed), now, &mut batch);
         let queued = batch.events.len() as i64;
         let result = self.store.write_batch(&batch).await;
         self.metrics
@@ -727,6 +802,9 @@ impl Writer {
                 for reply in supervision_replies {
                     let _ = reply.send(Ok(()));
                 }
+                for (reply, outcome) in response_replies {
+                    let _ = reply.send(outcome.map_err(PipelineError::Response));
+                }
             }
             Err(error) => {
                 let message = format!("{error:#}");
@@ -740,6 +818,9 @@ impl Writer {
                     let _ = reply.send(Err(PipelineError::Store(message.clone())));
                 }
                 for reply in supervision_replies {
+                    let _ = reply.send(Err(PipelineError::Store(message.clone())));
+                }
+                for (reply, _) in response_replies {
                     let _ = reply.send(Err(PipelineError::Store(message.clone())));
                 }
                 self.recover().await;
@@ -765,7 +846,13 @@ impl Writer {
 
     /// Turns the book's effects into rows: the last state of each alert and incident, every
     /// timeline entry, and one change-feed entry for each of them.
-    fn collect_effects(&mut self, effects: Vec<Effect>, now: i64, batch: &mut WriteBatch) {
+    fn collect_effects(
+        &mut self,
+        effects: Vec<Effect>,
+        feed: Vec<FeedItem>,
+        now: i64,
+        batch: &mut WriteBatch,
+    ) {
         let mut alerts: BTreeMap<i64, Alert> = BTreeMap::new();
         let mut incidents: BTreeMap<i64, Incident> = BTreeMap::new();
         let mut timeline: Vec<TimelineEntry> = Vec::new();
@@ -799,6 +886,9 @@ impl Writer {
         }
         for entry in &timeline {
             change(&entry.client, "timeline", to_value(entry));
+        }
+        for item in feed {
+            change(&item.client, item.topic, item.body);
         }
         batch.incidents = incidents.into_values().collect();
         batch.alerts = alerts.into_values().collect();

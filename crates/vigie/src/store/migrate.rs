@@ -28,6 +28,24 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0002_checks.sql"),
         postgres: include_str!("migrations/postgres/0002_checks.sql"),
     },
+    Migration {
+        version: 3,
+        name: "notifications",
+        sqlite: include_str!("migrations/sqlite/0003_notifications.sql"),
+        postgres: include_str!("migrations/postgres/0003_notifications.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "response",
+        sqlite: include_str!("migrations/sqlite/0004_response.sql"),
+        postgres: include_str!("migrations/postgres/0004_response.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "perfdata",
+        sqlite: include_str!("migrations/sqlite/0005_perfdata.sql"),
+        postgres: include_str!("migrations/postgres/0005_perfdata.sql"),
+    },
 ];
 
 /// Applies every migration newer than the database's version; returns how many ran.

@@ -12,6 +12,9 @@
 
 mod checks;
 mod migrate;
+mod notifications;
+pub mod perfdata;
+pub mod response;
 mod rows;
 pub mod scratch;
 
@@ -27,6 +30,7 @@ use vigie_core::incident::model::{
 };
 
 pub use checks::{CheckFilter, CheckRecord};
+pub use notifications::NotificationFilter;
 pub use rows::{Change, TokenRecord};
 
 /// Which engine a `Store` talks to.
@@ -72,6 +76,10 @@ pub struct WriteBatch {
     pub incidents: Vec<Incident>,
     pub timeline: Vec<(i64, TimelineEntry)>,
     pub changes: Vec<Change>,
+    /// Escalations, crises, business-service health and silences (the responder's rows).
+    pub response: response::ResponseRows,
+    /// Notifications to deliver (the outbox), committed with the decision that made them.
+    pub notifications: Vec<crate::notify::Notification>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -132,6 +140,8 @@ pub struct Store {
     writer: AnyPool,
     readers: AnyPool,
     metrics: crate::metrics::StoreMetrics,
+    /// Woken after a commit that inserted notifications: the deliverer waits on it.
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 // Events are inserted this many rows per statement: 10 columns × 500 stays far below
@@ -201,6 +211,7 @@ impl Store {
             writer,
             readers,
             metrics: crate::metrics::StoreMetrics::default(),
+            outbox: std::sync::Arc::default(),
         })
     }
 
@@ -312,7 +323,12 @@ impl Store {
             .await
             .context("cannot write change")?;
         }
+        response::write_response(&mut tx, &batch.response).await?;
+        notifications::insert(&mut tx, &batch.notifications).await?;
         tx.commit().await.context("cannot commit batch")?;
+        if !batch.notifications.is_empty() {
+            self.outbox.notify_one();
+        }
         self.metrics
             .record_commit(started.elapsed(), batch.events.len());
         Ok(())

@@ -402,6 +402,7 @@ async fn open_state_resumes_ids_and_skips_closed_incidents(store: Store, _db: &S
             topic: "incident".into(),
             body: json!({}),
         }],
+        ..Default::default()
     };
     store.write_batch(&batch).await.unwrap();
     let state = store.load_open_state().await.unwrap();

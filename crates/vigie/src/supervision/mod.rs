@@ -33,6 +33,7 @@
 //! Operators' acknowledgements and downtimes come in as requests on the same task, so every
 //! change to a status is made by this one task, in order.
 
+pub mod perfdata;
 mod run;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -56,6 +57,8 @@ use crate::estate::EstateHandle;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::store::{CheckRecord, Store};
+
+pub use perfdata::PerfdataConfig;
 
 /// Plugin processes running at once, at most.
 const PLUGIN_SLOTS: usize = 64;
@@ -120,6 +123,7 @@ struct Request {
 #[derive(Clone)]
 pub struct SupervisionHandle {
     requests: mpsc::Sender<Request>,
+    perfdata: PerfdataConfig,
 }
 
 impl SupervisionHandle {
@@ -136,6 +140,11 @@ impl SupervisionHandle {
             .map_err(|_| SupervisionError::Stopped)?;
         answer.await.map_err(|_| SupervisionError::Stopped)?
     }
+
+    /// Whether check results' perfdata is kept, and for how long.
+    pub fn perfdata(&self) -> &PerfdataConfig {
+        &self.perfdata
+    }
 }
 
 /// Loads the stored check states and returns the handle and the task to spawn (the server
@@ -145,6 +154,7 @@ pub async fn start(
     estate: EstateHandle,
     pipeline: Pipeline,
     metrics: Arc<Metrics>,
+    perfdata: PerfdataConfig,
 ) -> anyhow::Result<(
     SupervisionHandle,
     impl std::future::Future<Output = ()> + Send + 'static,
@@ -160,6 +170,7 @@ pub async fn start(
     }
     let (requests, inbox) = mpsc::channel(256);
     let supervisor = Supervisor {
+        recorder: perfdata::Recorder::start(store.clone(), perfdata),
         store,
         estate,
         pipeline,
@@ -183,7 +194,10 @@ pub async fn start(
         removed: Vec::new(),
         next_tick_ms: 0,
     };
-    Ok((SupervisionHandle { requests }, supervisor.run(inbox)))
+    Ok((
+        SupervisionHandle { requests, perfdata },
+        supervisor.run(inbox),
+    ))
 }
 
 /// A finished check, as the task that ran it hands it back.
@@ -224,6 +238,8 @@ struct Supervisor {
     removed: Vec<String>,
     /// When timers (downtimes, acknowledgement expiries) are next looked at.
     next_tick_ms: i64,
+    /// The results' perfdata, on its way to the store as time series.
+    recorder: perfdata::Recorder,
 }
 
 impl Supervisor {
@@ -499,6 +515,8 @@ impl Supervisor {
             let definition = done.definition;
             let parent_down =
                 definition.kind == CheckKind::Host && self.any_down(&definition.depends_on);
+            self.recorder
+                .record(&id, &done.result.perfdata, done.finished_ms);
             let Some(status) = self.statuses.get_mut(&id) else {
                 continue;
             };
@@ -519,6 +537,7 @@ impl Supervisor {
             self.take_effects(&definition, effects, done.finished_ms, &mut commands);
         }
         self.commit(commands).await;
+        self.recorder.flush();
     }
 
     /// A check that just failed has the host checks it depends on run at once if they are

@@ -68,6 +68,8 @@ async fn a_cli_token_works_and_sighup_reloads_the_estate() {
         std::fs::copy(&path, estate.join(path.file_name().unwrap())).unwrap();
     }
     let mut server = start_with_estate(&data, None, &estate);
+    // reqwest's rustls needs the process's provider (ring) before a client is built.
+    vigie::notify::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -77,6 +77,8 @@ pub fn start_with_estate(
 
 async fn kill_nine_after_acknowledgement_loses_nothing(database: Option<String>) {
     let dir = scratch::scratch_dir("vigie_kill9");
+    // reqwest's rustls needs the process's provider (ring) before a client is built.
+    vigie::notify::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

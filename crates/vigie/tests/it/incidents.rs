@@ -143,6 +143,10 @@ async fn acknowledge_comment_resolve_close_with_a_timeline(server: &TestServer) 
         kinds,
         vec![
             "created",
+            // The responder: why this priority, the route to a team, the first page.
+            "priority_changed",
+            "escalated",
+            "escalated",
             "acknowledged",
             "comment",
             "reassigned",
@@ -159,6 +163,9 @@ async fn acknowledge_comment_resolve_close_with_a_timeline(server: &TestServer) 
     assert_eq!(
         actors,
         vec![
+            "vigie",
+            "vigie",
+            "vigie",
             "vigie",
             "operator-all",
             "client-acme-industrie",

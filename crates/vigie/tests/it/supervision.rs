@@ -41,6 +41,8 @@ impl Supervised {
         };
         let estate_dir = db.dir.join("estate");
         std::fs::create_dir_all(&estate_dir).unwrap();
+        // reqwest's rustls needs the process's provider (ring) before a client is built.
+        vigie::notify::install_crypto_provider();
         let mut supervised = Supervised {
             server: None,
             url: String::new(),

@@ -22,7 +22,7 @@ pub struct TestServer {
     pub url: String,
     pub admin: String,
     pub http: reqwest::Client,
-    _db: ScratchDatabase,
+    _db: Option<ScratchDatabase>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -61,11 +61,25 @@ pub async fn serve(engine: Engine) -> Option<TestServer> {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
-        _db: db,
+        _db: Some(db),
     })
 }
 
 impl TestServer {
+    /// Wraps a server started by the test itself (which keeps its database).
+    pub fn over(server: Server) -> TestServer {
+        TestServer {
+            url: server.url(),
+            admin: server.admin_token.clone(),
+            server: Some(server),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            _db: None,
+        }
+    }
+
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("server running")
     }
