@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use clap::Subcommand;
 
+mod checks;
 mod correlation;
+mod notify;
+mod perfdata;
 mod sigma;
 
 use crate::auth::{Role, issue_token};
@@ -66,6 +69,23 @@ pub enum BenchCommand {
         #[command(flatten)]
         args: sigma::SigmaBenchArgs,
     },
+    /// Alert sent → notification delivered, idle and under load, on any product that takes
+    /// Alertmanager's `POST /api/v2/alerts` (see bench/notify-vs-alertmanager.sh).
+    Notify {
+        #[command(flatten)]
+        args: notify::NotifyBenchArgs,
+    },
+    /// Perfdata time series: points written per second, roll-ups, a 30-day graph's read time.
+    Perfdata {
+        #[command(flatten)]
+        args: perfdata::PerfdataBenchArgs,
+    },
+    /// The supervision runtime at estate scale: native and plugin checks/s, schedule lag,
+    /// memory per check, the fork ceiling (see bench/checks-vs-icinga2.sh).
+    Checks {
+        #[command(flatten)]
+        args: checks::ChecksBenchArgs,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> Result<()> {
@@ -93,6 +113,9 @@ pub async fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Sigma { args } => tokio::task::spawn_blocking(move || sigma::run(args))
             .await
             .context("the Sigma benchmark panicked")?,
+        BenchCommand::Notify { args } => notify::run(args).await,
+        BenchCommand::Perfdata { args } => perfdata::run(args).await,
+        BenchCommand::Checks { args } => checks::run(args).await,
     }
 }
 
