@@ -30,6 +30,23 @@ pub struct ClientQuery {
 }
 
 /// The estate's clients the caller may see (narrowed by `?client=`).
+/// Each object `field` lists, of every client given, as JSON with its `client`.
+fn tagged_with_client<T: serde::Serialize>(
+    clients: &[Client],
+    field: impl Fn(&Client) -> &Vec<T>,
+) -> Vec<Value> {
+    clients
+        .iter()
+        .flat_map(|client| {
+            field(client).iter().map(move |object| {
+                let mut value = json!(object);
+                value["client"] = json!(client.id);
+                value
+            })
+        })
+        .collect()
+}
+
 fn visible_clients(state: &AppState, scope: &Scope) -> Vec<Client> {
     let (_, estate) = state.estate.current();
     estate
@@ -122,16 +139,8 @@ pub async fn list_teams(
     query: Result<Query<ClientQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = scope_of(&caller, query)?;
-    let teams: Vec<Value> = visible_clients(&state, &scope)
-        .iter()
-        .flat_map(|client| {
-            client.teams.iter().map(move |team| {
-                let mut value = json!(team);
-                value["client"] = json!(client.id);
-                value
-            })
-        })
-        .collect();
+    let teams: Vec<Value> =
+        tagged_with_client(&visible_clients(&state, &scope), |client| &client.teams);
     Ok(Json(json!({ "teams": teams })))
 }
 
@@ -166,26 +175,11 @@ pub async fn list_escalation_policies(
     query: Result<Query<ClientQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = scope_of(&caller, query)?;
-    let policies: Vec<Value> = visible_clients(&state, &scope)
-        .iter()
-        .flat_map(|client| {
-            client.escalation_policies.iter().map(move |policy| {
-                let mut value = json!(policy);
-                value["client"] = json!(client.id);
-                value
-            })
-        })
-        .collect();
-    let routing: Vec<Value> = visible_clients(&state, &scope)
-        .iter()
-        .flat_map(|client| {
-            client.routing.iter().map(move |route| {
-                let mut value = json!(route);
-                value["client"] = json!(client.id);
-                value
-            })
-        })
-        .collect();
+    let policies: Vec<Value> = tagged_with_client(&visible_clients(&state, &scope), |client| {
+        &client.escalation_policies
+    });
+    let routing: Vec<Value> =
+        tagged_with_client(&visible_clients(&state, &scope), |client| &client.routing);
     Ok(Json(
         json!({ "escalation_policies": policies, "routing": routing }),
     ))
@@ -197,16 +191,9 @@ pub async fn list_crisis_triggers(
     query: Result<Query<ClientQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = scope_of(&caller, query)?;
-    let triggers: Vec<Value> = visible_clients(&state, &scope)
-        .iter()
-        .flat_map(|client| {
-            client.crisis_triggers.iter().map(move |trigger| {
-                let mut value = json!(trigger);
-                value["client"] = json!(client.id);
-                value
-            })
-        })
-        .collect();
+    let triggers: Vec<Value> = tagged_with_client(&visible_clients(&state, &scope), |client| {
+        &client.crisis_triggers
+    });
     Ok(Json(json!({ "crisis_triggers": triggers })))
 }
 
