@@ -169,7 +169,7 @@ pub async fn start(
         }
     }
     let (requests, inbox) = mpsc::channel(256);
-    let supervisor = Supervisor {
+    let mut supervisor = Supervisor {
         recorder: perfdata::Recorder::start(store.clone(), perfdata),
         store,
         estate,
@@ -194,6 +194,11 @@ pub async fn start(
         removed: Vec::new(),
         next_tick_ms: 0,
     };
+    // The estate's checks are written before the server answers: the API lists and serves
+    // every check it was started with from its first request, not after the first round.
+    let mut commands = Vec::new();
+    supervisor.sync_estate(crate::clock::now_ms(), &mut commands);
+    supervisor.commit(commands).await;
     Ok((
         SupervisionHandle { requests, perfdata },
         supervisor.run(inbox),
