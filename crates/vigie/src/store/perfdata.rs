@@ -147,7 +147,10 @@ impl Store {
                  warn = excluded.warn, crit = excluded.crit, min_value = excluded.min_value, \
                  max_value = excluded.max_value",
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            // Not kept prepared: sqlx's `Any` declares a NULL `f64` as `real` (float4) to
+            // PostgreSQL, and a statement prepared with a NULL `min`/`max` would refuse the
+            // next call's `double precision` in that place ("incorrect binary data format").
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for ((series, time_ms), point) in chunk {
                 query = query
                     .bind(*series)

@@ -48,6 +48,7 @@ on_sqlite_and_postgres!(
     bad_perfdata_parameters_answer_400_naming_the_parameter,
     rollups_keep_min_max_avg_and_last_of_each_bucket,
     a_late_point_rebuilds_its_bucket,
+    points_with_and_without_bounds_are_written_in_any_order,
     retention_deletes_old_points_and_keeps_recent_ones,
 );
 
@@ -463,6 +464,45 @@ async fn rollups_keep_min_max_avg_and_last_of_each_bucket(engine: Engine) {
     let day = graph(&store, Step::Auto, T0 - DAY_MS, now, T0 + 3 * DAY_MS).await;
     assert_eq!(day[0].resolution, "5m");
     assert_eq!(rollups(&day).len(), 3);
+    store.close().await;
+}
+
+/// A point without `min`/`max` then one with them, through the same statement shape: on
+/// PostgreSQL a statement prepared with a NULL there must not refuse the next call's number.
+async fn points_with_and_without_bounds_are_written_in_any_order(engine: Engine) {
+    let Some((store, _db)) = store(engine).await else {
+        return;
+    };
+    let mut ids = SeriesIds::default();
+    // Each of the pool's connections prepares the statement with NULLs first.
+    for round in 0..16 {
+        let mut unbounded = point("acme:srv:ping", "pl", T0 + round * 10, 0.0);
+        unbounded.min = None;
+        store.put_perfdata(&mut ids, &[unbounded]).await.unwrap();
+    }
+    for round in 0..16 {
+        let mut bounded = point("acme:srv:ping", "pl", T0 + round * 10 + 5, 20.0);
+        bounded.max = Some(100.0);
+        store.put_perfdata(&mut ids, &[bounded]).await.unwrap();
+    }
+    let graph = store
+        .perfdata_graph(
+            &Scope::All,
+            "acme:srv:ping",
+            Some("pl"),
+            T0 - 1,
+            T0 + 2_000,
+            Step::Fixed(Resolution::Raw),
+            &Retention::default(),
+            T0 + 2_000,
+        )
+        .await
+        .unwrap();
+    let values: Vec<f64> = match &graph[0].points {
+        GraphPoints::Raw(points) => points.iter().map(|point| point.1).collect(),
+        other => panic!("raw points expected, got {other:?}"),
+    };
+    assert_eq!(values, [0.0, 20.0].repeat(16));
     store.close().await;
 }
 
