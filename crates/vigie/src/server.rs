@@ -100,6 +100,8 @@ pub struct Server {
     http: JoinHandle<std::io::Result<()>>,
     /// The notification deliverer; on shutdown it finishes and records what it is sending.
     deliverer: JoinHandle<()>,
+    /// The check state writer; on shutdown it writes the statuses it holds.
+    check_writer: JoinHandle<()>,
 }
 
 fn load_rules(path: Option<&PathBuf>) -> Result<Vec<vigie_core::alert::AlertRule>> {
@@ -289,7 +291,7 @@ pub async fn start_with_perfdata(
             .unwrap_or_else(|| format!("http://{addr}")),
     )
     .await?;
-    let (supervision, supervising) = crate::supervision::start(
+    let (supervision, supervising, check_writer) = crate::supervision::start(
         store.clone(),
         estate.clone(),
         pipeline.clone(),
@@ -380,6 +382,7 @@ pub async fn start_with_perfdata(
         stop,
         http,
         deliverer,
+        check_writer,
     })
 }
 
@@ -416,6 +419,14 @@ impl Server {
             .is_err()
         {
             deliverer.abort();
+        }
+        // The supervision task is gone with the stop; its writer writes what it holds.
+        let mut check_writer = self.check_writer;
+        if tokio::time::timeout(Duration::from_secs(30), &mut check_writer)
+            .await
+            .is_err()
+        {
+            check_writer.abort();
         }
         self.http.await.context("HTTP task failed")??;
         self.state.store.close().await;

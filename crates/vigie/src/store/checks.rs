@@ -4,11 +4,21 @@
 //! alone, in one transaction per round of results; read by the API through a `Scope`, like
 //! every other client record.
 
+use std::collections::HashMap;
+
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use vigie_core::check::{CheckKind, CheckStatus};
 
-use super::{Scope, SqlBuilder, Store, rows};
+use super::{Scope, SqlBuilder, Store, rows, values_statement};
+
+/// Check rows per statement: 6 columns × 500 stays far below SQLite's bound on parameters.
+const CHECK_ROWS_PER_STATEMENT: usize = 500;
+
+/// What an upsert of a check row changes when the row exists.
+const UPSERT_CHECK_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET client_id = excluded.client_id, \
+    asset = excluded.asset, state = excluded.state, updated_ms = excluded.updated_ms, \
+    body = excluded.body";
 
 /// One check as stored and as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,48 +47,77 @@ pub struct CheckFilter {
 }
 
 impl Store {
-    /// Writes the records (inserting or replacing each) in one transaction.
+    /// Writes the records (inserting or replacing each; of two records of one check, the
+    /// later) and forgets the checks `removed` names, in one transaction, many rows per
+    /// statement.
     pub async fn put_checks(&self, records: &[CheckRecord]) -> Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self
-            .writer
-            .begin()
+        self.write_checks(&records.iter().collect::<Vec<_>>(), &[])
             .await
-            .context("cannot begin transaction")?;
-        for record in records {
-            sqlx::query(include_str!("sql/upsert_check.sql"))
-                .bind(record.id.as_str())
-                .bind(record.client.as_str())
-                .bind(record.asset.as_str())
-                .bind(record.status.state.as_str())
-                .bind(record.updated_ms)
-                .bind(serde_json::to_string(record)?)
-                .execute(&mut *tx)
-                .await
-                .context("cannot write check")?;
-        }
-        tx.commit().await.context("cannot commit checks")?;
-        Ok(())
     }
 
     /// Forgets checks the estate no longer defines.
     pub async fn delete_checks(&self, ids: &[String]) -> Result<()> {
-        if ids.is_empty() {
+        self.write_checks(&[], ids).await
+    }
+
+    /// Upserts `records` and deletes `removed` in one transaction.
+    pub async fn write_checks(&self, records: &[&CheckRecord], removed: &[String]) -> Result<()> {
+        if records.is_empty() && removed.is_empty() {
             return Ok(());
+        }
+        // One row per check: PostgreSQL refuses a statement that upserts a row twice.
+        let mut latest: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            latest.insert(record.id.as_str(), index);
+        }
+        let mut rows: Vec<(&CheckRecord, String)> = Vec::with_capacity(latest.len());
+        for (index, &record) in records.iter().enumerate() {
+            if latest.get(record.id.as_str()) == Some(&index) {
+                rows.push((record, serde_json::to_string(record)?));
+            }
         }
         let mut tx = self
             .writer
             .begin()
             .await
             .context("cannot begin transaction")?;
-        for id in ids {
-            sqlx::query("DELETE FROM checks WHERE id = $1")
-                .bind(id.as_str())
+        for chunk in removed.chunks(CHECK_ROWS_PER_STATEMENT) {
+            let sql = values_statement(
+                self.engine,
+                "DELETE FROM checks WHERE id IN (VALUES ",
+                1,
+                chunk.len(),
+            ) + ")";
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            query
                 .execute(&mut *tx)
                 .await
-                .context("cannot delete check")?;
+                .context("cannot delete checks")?;
+        }
+        for chunk in rows.chunks(CHECK_ROWS_PER_STATEMENT) {
+            let sql = values_statement(
+                self.engine,
+                "INSERT INTO checks (id, client_id, asset, state, updated_ms, body) VALUES ",
+                6,
+                chunk.len(),
+            ) + UPSERT_CHECK_TAIL;
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (record, body) in chunk {
+                query = query
+                    .bind(record.id.as_str())
+                    .bind(record.client.as_str())
+                    .bind(record.asset.as_str())
+                    .bind(record.status.state.as_str())
+                    .bind(record.updated_ms)
+                    .bind(body.as_str());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .context("cannot write checks")?;
         }
         tx.commit().await.context("cannot commit checks")?;
         Ok(())
@@ -227,6 +266,36 @@ mod tests {
         assert_eq!(
             ids(store.load_checks().await.unwrap()),
             ["acme:srv-1:disk", "acme:srv-1:ssh", "globex:srv-1:ssh"]
+        );
+
+        // Many rows at once, over several statements, one check twice (the later wins) and
+        // one forgotten, in one transaction.
+        let many: Vec<CheckRecord> = (0..1_200)
+            .map(|n| record("acme", "bulk", &format!("c{n:04}"), CheckState::Ok))
+            .collect();
+        let twice = record("acme", "bulk", "c0007", CheckState::Critical);
+        let rows: Vec<&CheckRecord> = many.iter().chain([&twice]).collect();
+        store
+            .write_checks(&rows, &["acme:srv-1:ssh".to_owned()])
+            .await
+            .unwrap();
+        let bulk = CheckFilter {
+            asset: Some("bulk".into()),
+            limit: 2_000,
+            ..all.clone()
+        };
+        let listed = store.list_checks(&acme, &bulk).await.unwrap();
+        assert_eq!(listed.len(), 1_200);
+        assert_eq!(
+            listed[7].status.state,
+            vigie_core::check::ObjectState::Service(CheckState::Critical)
+        );
+        assert_eq!(
+            store
+                .get_check(&Scope::All, "acme:srv-1:ssh")
+                .await
+                .unwrap(),
+            None
         );
     }
 

@@ -26,15 +26,20 @@
 //!    unreachable: "router down explains its 40 hosts"); every hard recovery resolves the
 //!    check's alert, whatever the notification rules said (a resolution is never suppressed).
 //!    They go to the pipeline in one `supervise` call, committed before the round goes on.
-//! 5. **State.** The statuses changed by the round are written to the store after the pipeline
-//!    committed the round's signals: after a crash a check may page twice (deduplicated by its
-//!    fingerprint), never not at all.
+//! 5. **State.** The statuses changed by the round are handed to the state writer
+//!    (`writer.rs`) after the pipeline committed the round's signals, without waiting for
+//!    their write: after a crash a check may page twice (deduplicated by its fingerprint),
+//!    never not at all. A result that changed only the output, perfdata and times waits for
+//!    the next routine sweep (within a second on a small estate, a few minutes on a million
+//!    checks: `ROUTINE_ROWS_PER_SECOND`). An operator's request and a passive result are
+//!    answered once their status is written.
 //!
 //! Operators' acknowledgements and downtimes come in as requests on the same task, so every
 //! change to a status is made by this one task, in order.
 
 pub mod perfdata;
 mod run;
+mod writer;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -72,6 +77,18 @@ const LAG_WINDOW: usize = 4096;
 const HOSTS_BEHIND_LISTED: usize = 50;
 /// The actor of timeline entries the supervision runtime writes.
 const SUPERVISION_ACTOR: &str = "vigie";
+
+/// Statuses handed to the state writer at once, at most (one transaction).
+const WRITE_CHUNK: usize = 5_000;
+
+/// The statuses whose last result changed nothing but their output, perfdata and times
+/// (`routine`) are written by sweeps, at most this many a second: each sweep takes what
+/// gathered since the last one and sets the next one as far as the budget says (at least
+/// `ROUTINE_SWEEP_MIN_MS` away). A small estate is written within a second; 1,000,000 checks
+/// at a 1-minute interval, every ~8 minutes. The state, its type, the attempt,
+/// acknowledgements and downtimes are written with the round that changed them.
+const ROUTINE_ROWS_PER_SECOND: usize = 2_000;
+const ROUTINE_SWEEP_MIN_MS: i64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisionError {
@@ -147,8 +164,9 @@ impl SupervisionHandle {
     }
 }
 
-/// Loads the stored check states and returns the handle and the task to spawn (the server
-/// runs it until it stops).
+/// Loads the stored check states and returns the handle, the task to spawn (the server runs
+/// it until it stops) and the state writer's task, which ends once the first is dropped and
+/// what it held is written (the server waits for it before closing the store).
 pub async fn start(
     store: Arc<Store>,
     estate: EstateHandle,
@@ -158,6 +176,7 @@ pub async fn start(
 ) -> anyhow::Result<(
     SupervisionHandle,
     impl std::future::Future<Output = ()> + Send + 'static,
+    tokio::task::JoinHandle<()>,
 )> {
     let mut statuses = HashMap::new();
     for record in store.load_checks().await? {
@@ -169,9 +188,10 @@ pub async fn start(
         }
     }
     let (requests, inbox) = mpsc::channel(256);
+    let (writer, writing) = writer::start(store.clone());
     let mut supervisor = Supervisor {
         recorder: perfdata::Recorder::start(store.clone(), perfdata),
-        store,
+        writer,
         estate,
         pipeline,
         metrics,
@@ -190,6 +210,9 @@ pub async fn start(
         native_slots: Arc::new(Semaphore::new(NATIVE_SLOTS)),
         lags: LagWindow::default(),
         dirty: HashSet::new(),
+        routine: HashSet::new(),
+        sweep: Vec::new(),
+        next_sweep_ms: 0,
         unpaged: HashSet::new(),
         removed: Vec::new(),
         next_tick_ms: 0,
@@ -198,10 +221,17 @@ pub async fn start(
     // every check it was started with from its first request, not after the first round.
     let mut commands = Vec::new();
     supervisor.sync_estate(crate::clock::now_ms(), &mut commands);
-    supervisor.commit(commands).await;
+    if supervisor.supervise(commands).await {
+        let (done, written) = oneshot::channel();
+        let batch = supervisor.take_changes(Some(done), true);
+        if supervisor.writer.send(batch).await.is_ok() && written.await != Ok(true) {
+            tracing::warn!("the estate's checks were not written at start; retrying");
+        }
+    }
     Ok((
         SupervisionHandle { requests, perfdata },
         supervisor.run(inbox),
+        writing,
     ))
 }
 
@@ -213,7 +243,8 @@ struct Finished {
 }
 
 struct Supervisor {
-    store: Arc<Store>,
+    /// The statuses' way to the store (`writer.rs`).
+    writer: mpsc::Sender<writer::Batch>,
     estate: EstateHandle,
     pipeline: Pipeline,
     metrics: Arc<Metrics>,
@@ -236,6 +267,12 @@ struct Supervisor {
     lags: LagWindow,
     /// Statuses changed since they were last written.
     dirty: HashSet<CheckId>,
+    /// Checks whose last results changed only their output, perfdata and times: written by
+    /// the next sweep (`ROUTINE_ROWS_PER_SECOND`), or with a later change of theirs.
+    routine: HashSet<CheckId>,
+    /// The current sweep's checks, handed to the writer a chunk at a time after `dirty`.
+    sweep: Vec<CheckId>,
+    next_sweep_ms: i64,
     /// Services whose hard problem was kept quiet because their host was down: paged if it
     /// outlives the host's outage.
     unpaged: HashSet<CheckId>,
@@ -256,7 +293,11 @@ impl Supervisor {
             self.tick_timers(now, &mut commands);
             let finished = self.dispatch(now);
             // New checks are written at once, so that the API lists them before they run.
-            let unwritten = !self.dirty.is_empty() || !self.removed.is_empty();
+            self.start_sweep(now);
+            // (While the writer's queue is full, changes wait here for the next round.)
+            let unwritten =
+                (!self.dirty.is_empty() || !self.removed.is_empty() || !self.sweep.is_empty())
+                    && self.writer.capacity() > 0;
             if !finished.is_empty() || !commands.is_empty() || unwritten {
                 self.process(finished, commands).await;
                 continue;
@@ -377,6 +418,7 @@ impl Supervisor {
                 commands.push(resolve_command(&id));
             }
             self.dirty.remove(&id);
+            self.routine.remove(&id);
             self.unpaged.remove(&id);
             self.removed.push(id.to_string());
         }
@@ -525,6 +567,7 @@ impl Supervisor {
             let Some(status) = self.statuses.get_mut(&id) else {
                 continue;
             };
+            let before = Significant::of(status);
             let effects = status.apply(
                 CheckCommand::Result {
                     result: done.result,
@@ -532,7 +575,11 @@ impl Supervisor {
                 },
                 done.finished_ms,
             );
-            self.dirty.insert(id.clone());
+            if Significant::of(status) == before {
+                self.routine.insert(id.clone());
+            } else {
+                self.dirty.insert(id.clone());
+            }
             let left_ok = effects.iter().any(|effect| {
                 matches!(effect, CheckEffect::StateChanged { from, to, .. } if from.is_ok() && !to.is_ok())
             });
@@ -749,14 +796,10 @@ impl Supervisor {
                 Vec::new(),
             )
             .await;
-            let answer = if self.dirty.contains(&id) {
-                Err(SupervisionError::Store(
-                    "the check's state was not written".into(),
-                ))
-            } else {
-                Ok(self.record(&id))
-            };
-            let _ = reply.send(answer);
+            // Its sender is told once the result is in the store, whatever it changed.
+            self.dirty.insert(id.clone());
+            let record = self.record(&id);
+            self.answer_once_written(reply, Ok(record)).await;
             return;
         }
         let command = match request {
@@ -801,22 +844,65 @@ impl Supervisor {
         self.commit(commands).await;
         let answer = match rejected {
             Some(reason) => Err(SupervisionError::Rejected(rejection_text(reason).into())),
-            None if self.dirty.contains(&id) => Err(SupervisionError::Store(
-                "the check's state was not written".into(),
-            )),
             None => Ok(self.record(&id)),
         };
-        let _ = reply.send(answer);
+        self.answer_once_written(reply, answer).await;
+    }
+
+    /// Sends `answer` once every status changed so far is in the store, without holding up
+    /// the task meanwhile; a store that fails turns a success into `Store` (the writer
+    /// retries on its own).
+    async fn answer_once_written(
+        &mut self,
+        reply: oneshot::Sender<Result<CheckRecord, SupervisionError>>,
+        answer: Result<CheckRecord, SupervisionError>,
+    ) {
+        let (done, written) = oneshot::channel();
+        let batch = self.take_changes(Some(done), true);
+        if self.writer.send(batch).await.is_err() {
+            let _ = reply.send(Err(SupervisionError::Stopped));
+            return;
+        }
+        tokio::spawn(async move {
+            let answer = match written.await {
+                Ok(true) => answer,
+                _ if answer.is_err() => answer,
+                _ => Err(SupervisionError::Store(
+                    "the check's state was not written".into(),
+                )),
+            };
+            let _ = reply.send(answer);
+        });
     }
 
     /// Hands the round's commands to the pipeline (retrying while the store fails: a signal
-    /// must not be lost), then writes the changed statuses.
+    /// must not be lost), then hands the changed statuses to the writer without waiting (while
+    /// its queue is full they stay dirty and go with a later round).
     async fn commit(&mut self, commands: Vec<IncidentCommand>) {
+        if !self.supervise(commands).await {
+            return;
+        }
+        if self.dirty.is_empty() && self.removed.is_empty() && self.sweep.is_empty() {
+            return;
+        }
+        let writer = self.writer.clone();
+        match writer.try_reserve() {
+            Ok(slot) => slot.send(self.take_changes(None, false)),
+            Err(mpsc::error::TrySendError::Full(())) => {}
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                tracing::error!("the check state writer is gone; states are not written")
+            }
+        }
+    }
+
+    /// Hands the round's commands to the pipeline, retrying while the store fails; `false`
+    /// when the pipeline stopped.
+    async fn supervise(&mut self, commands: Vec<IncidentCommand>) -> bool {
         let mut wait = Duration::from_millis(100);
         loop {
             match self.pipeline.supervise(commands.clone()).await {
-                Ok(()) => break,
-                Err(PipelineError::Stopped) => return,
+                Ok(()) => return true,
+                Err(PipelineError::Stopped) => return false,
                 Err(error) => {
                     tracing::error!(%error, "supervision signals not committed; retrying");
                     tokio::time::sleep(wait).await;
@@ -824,32 +910,47 @@ impl Supervisor {
                 }
             }
         }
-        let records: Vec<CheckRecord> = self
-            .dirty
+    }
+
+    /// Starts a sweep of the routine changes when one is due and the last one is done.
+    fn start_sweep(&mut self, now: i64) {
+        if now < self.next_sweep_ms || !self.sweep.is_empty() {
+            return;
+        }
+        self.sweep = self.routine.drain().collect();
+        let budget_ms = (self.sweep.len() * 1_000 / ROUTINE_ROWS_PER_SECOND) as i64;
+        self.next_sweep_ms = now.saturating_add(budget_ms.max(ROUTINE_SWEEP_MIN_MS));
+    }
+
+    /// A writer's batch: the removed checks, then the dirty statuses, then the sweep's, at
+    /// most `WRITE_CHUNK` statuses (`all`: every dirty one); what it takes leaves the sets.
+    fn take_changes(&mut self, done: Option<oneshot::Sender<bool>>, all: bool) -> writer::Batch {
+        let limit = if all { usize::MAX } else { WRITE_CHUNK };
+        let mut ids: Vec<CheckId> = if self.dirty.len() <= limit {
+            self.dirty.drain().collect()
+        } else {
+            let ids: Vec<CheckId> = self.dirty.iter().take(limit).cloned().collect();
+            for id in &ids {
+                self.dirty.remove(id);
+            }
+            ids
+        };
+        while ids.len() < WRITE_CHUNK {
+            let Some(id) = self.sweep.pop() else { break };
+            ids.push(id);
+        }
+        for id in &ids {
+            self.routine.remove(id);
+        }
+        let records = ids
             .iter()
             .filter(|id| self.statuses.contains_key(*id))
             .map(|id| self.record(id))
             .collect();
-        let mut failed = false;
-        match self.store.put_checks(&records).await {
-            Ok(()) => self.dirty.clear(),
-            Err(error) => {
-                failed = true;
-                tracing::error!(error = %format!("{error:#}"), "check states not written; retrying with the next round");
-            }
-        }
-        if !self.removed.is_empty() {
-            match self.store.delete_checks(&self.removed).await {
-                Ok(()) => self.removed.clear(),
-                Err(error) => {
-                    failed = true;
-                    tracing::error!(error = %format!("{error:#}"), "removed checks not forgotten; retrying with the next round");
-                }
-            }
-        }
-        if failed {
-            // The store is failing: give it a moment rather than retry at once.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        writer::Batch {
+            records,
+            removed: std::mem::take(&mut self.removed),
+            done,
         }
     }
 
@@ -995,5 +1096,34 @@ mod tests {
             window.record(7);
         }
         assert_eq!(window.quantiles(), Some((7, 7)), "old lags age out");
+    }
+}
+
+/// What of a status is written with the round that changed it (everything but the output,
+/// the perfdata, the times and the flapping history, which wait for the routine sweep).
+#[derive(PartialEq)]
+struct Significant {
+    state: ObjectState,
+    state_type: vigie_core::check::StateType,
+    attempt: u32,
+    last_hard_state: ObjectState,
+    problem_notified: bool,
+    flapping: bool,
+    acknowledged: bool,
+    downtimes: usize,
+}
+
+impl Significant {
+    fn of(status: &CheckStatus) -> Self {
+        Significant {
+            state: status.state,
+            state_type: status.state_type,
+            attempt: status.attempt,
+            last_hard_state: status.last_hard_state,
+            problem_notified: status.problem_notified,
+            flapping: status.flapping,
+            acknowledged: status.acknowledgement.is_some(),
+            downtimes: status.downtimes.len(),
+        }
     }
 }
