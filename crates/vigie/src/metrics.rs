@@ -93,6 +93,9 @@ pub struct Metrics {
     pub checks_running: AtomicI64,
     pub checks_rejected: AtomicI64,
     pub checks_run: AtomicU64,
+    /// Perfdata points written as time series, and dropped because their writer was behind.
+    pub perfdata_points_written: AtomicU64,
+    pub perfdata_points_dropped: AtomicU64,
     /// Hard problems kept from paging because their host or a parent is down.
     pub checks_suppressed: AtomicU64,
     /// Schedule lag (start − due) over the last results, in microseconds.
@@ -240,6 +243,20 @@ impl Metrics {
             "Check results processed.",
             "",
             load(&self.checks_run),
+        );
+        counter(
+            &mut out,
+            "vigie_perfdata_points_written_total",
+            "Perfdata points written as time series.",
+            "",
+            load(&self.perfdata_points_written),
+        );
+        counter(
+            &mut out,
+            "vigie_perfdata_points_dropped_total",
+            "Perfdata points dropped because their writer was behind (the check results themselves are kept).",
+            "",
+            load(&self.perfdata_points_dropped),
         );
         counter(
             &mut out,

@@ -333,6 +333,9 @@ struct Window {
     lag_p50: Vec<i64>,
     lag_p99: Vec<i64>,
     cpu: (CpuTicks, CpuTicks),
+    /// Perfdata points written as series, and dropped because their writer was behind.
+    perfdata_written: u64,
+    perfdata_dropped: u64,
 }
 
 impl Window {
@@ -368,6 +371,8 @@ impl Window {
 /// lag quantiles it publishes, and CPU.
 async fn measure(metrics: &Metrics, seconds: u64, tid: Option<u32>) -> Window {
     let start_checks = metrics.checks_run.load(Ordering::Relaxed);
+    let start_written = metrics.perfdata_points_written.load(Ordering::Relaxed);
+    let start_dropped = metrics.perfdata_points_dropped.load(Ordering::Relaxed);
     let start_cpu = cpu_ticks(tid);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -393,6 +398,8 @@ async fn measure(metrics: &Metrics, seconds: u64, tid: Option<u32>) -> Window {
         lag_p50,
         lag_p99,
         cpu: (start_cpu, cpu_ticks(tid)),
+        perfdata_written: metrics.perfdata_points_written.load(Ordering::Relaxed) - start_written,
+        perfdata_dropped: metrics.perfdata_points_dropped.load(Ordering::Relaxed) - start_dropped,
     }
 }
 
@@ -548,10 +555,16 @@ async fn native(args: &ChecksBenchArgs, listeners: &Listeners) -> Result<()> {
         (rss_end.saturating_sub(rss_before) * 1024) as f64 / checks as f64
     );
     println!(
-        "  store: {} checks stored ({} MiB database), {fresh} with a result from the last {} s; states: {}",
+        "  perfdata: {} points/s written as series, {} points/s dropped (their writer behind)",
+        (window.perfdata_written as f64 / window.seconds).round(),
+        (window.perfdata_dropped as f64 / window.seconds).round(),
+    );
+    println!(
+        "  store: {} checks stored ({} MiB database), {fresh} with a result from the last {} s (a result that changes nothing but output and times is written by the routine sweep, ~{} s for every check at its budget); states: {}",
         records.len(),
         db_size / (1024 * 1024),
         args.interval + 5,
+        checks / crate::supervision::ROUTINE_ROWS_PER_SECOND,
         states
             .iter()
             .map(|(state, n)| format!("{state} {n}"))

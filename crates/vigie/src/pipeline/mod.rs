@@ -611,6 +611,10 @@ impl Writer {
                 }
             }
             self.process(std::mem::take(&mut jobs)).await;
+            if self.store.is_closed() {
+                // The server stopped and closed the store: nothing more can be committed.
+                return;
+            }
         }
     }
 
@@ -832,7 +836,7 @@ impl Writer {
     /// it, retrying until the store answers.
     async fn recover(&mut self) {
         let mut wait = Duration::from_millis(100);
-        loop {
+        while !self.store.is_closed() {
             match self.reload_from_store().await {
                 Ok(()) => return,
                 Err(error) => {

@@ -82,6 +82,18 @@ pub struct WriteBatch {
     pub notifications: Vec<crate::notify::Notification>,
 }
 
+impl WriteBatch {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.alerts.is_empty()
+            && self.incidents.is_empty()
+            && self.timeline.is_empty()
+            && self.changes.is_empty()
+            && self.response.is_empty()
+            && self.notifications.is_empty()
+    }
+}
+
 #[derive(Default, Debug, Clone)]
 pub struct EventFilter {
     pub asset: Option<String>,
@@ -229,6 +241,11 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `close` was called: nothing can be read or written any more.
+    pub fn is_closed(&self) -> bool {
+        self.writer.is_closed()
+    }
+
     pub async fn close(&self) {
         self.writer.close().await;
         self.readers.close().await;
@@ -238,6 +255,10 @@ impl Store {
 
     /// Commits one batch atomically. On error nothing of the batch is kept.
     pub async fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            // A tick that changed nothing: no transaction to hold the writer for.
+            return Ok(());
+        }
         let started = Instant::now();
         let mut tx = self
             .writer

@@ -55,10 +55,40 @@ pub struct PerfdataSeries {
 /// asking for them. Bounded: forgotten whole when full, then asked again.
 #[derive(Default)]
 pub struct SeriesIds {
-    ids: HashMap<(String, String, String), i64>,
+    /// Per check, its series as (label, unit, id): a lookup by `&str` allocates nothing.
+    ids: HashMap<String, Vec<(String, String, i64)>>,
+    len: usize,
 }
 
-const SERIES_IDS_KEPT: usize = 1_000_000;
+impl SeriesIds {
+    fn get(&self, check_id: &str, label: &str, unit: &str) -> Option<i64> {
+        self.ids
+            .get(check_id)?
+            .iter()
+            .find_map(|(l, u, id)| (l == label && u == unit).then_some(*id))
+    }
+
+    fn insert(&mut self, check_id: String, label: String, unit: String, id: i64) {
+        let series = self.ids.entry(check_id).or_default();
+        match series
+            .iter_mut()
+            .find(|(l, u, _)| *l == label && *u == unit)
+        {
+            Some(known) => known.2 = id,
+            None => {
+                series.push((label, unit, id));
+                self.len += 1;
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.len = 0;
+    }
+}
+
+const SERIES_IDS_KEPT: usize = 2_000_000;
 
 /// A series of a graph, at the resolution it was read.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,17 +147,12 @@ impl Store {
         // series at one instant wins.
         let mut rows: HashMap<(i64, i64), &PerfdataPoint> = HashMap::with_capacity(points.len());
         for point in points {
-            let key = (
-                point.check_id.clone(),
-                point.label.clone(),
-                point.unit.clone(),
-            );
-            let Some(series) = ids.ids.get(&key) else {
+            let Some(series) = ids.get(&point.check_id, &point.label, &point.unit) else {
                 // Only when the bound emptied the map between resolving and here: cannot
                 // happen within one call, but a point is never worth a panic.
                 continue;
             };
-            rows.insert((*series, point.time_ms), point);
+            rows.insert((series, point.time_ms), point);
         }
         let rows: Vec<((i64, i64), &PerfdataPoint)> = rows.into_iter().collect();
         let mut tx = self
@@ -180,9 +205,7 @@ impl Store {
                 point.label.as_str(),
                 point.unit.as_str(),
             );
-            let known =
-                ids.ids
-                    .contains_key(&(key.0.to_owned(), key.1.to_owned(), key.2.to_owned()));
+            let known = ids.get(key.0, key.1, key.2).is_some();
             if !known && seen.insert(key) {
                 missing.push(point);
             }
@@ -190,8 +213,8 @@ impl Store {
         if missing.is_empty() {
             return Ok(());
         }
-        if ids.ids.len() + missing.len() > SERIES_IDS_KEPT {
-            ids.ids.clear();
+        if ids.len + missing.len() > SERIES_IDS_KEPT {
+            ids.clear();
         }
         for chunk in missing.chunks(SERIES_ROWS_PER_STATEMENT) {
             let mut sql = values_statement(
@@ -223,12 +246,12 @@ impl Store {
                 SqlBuilder::new("SELECT id, check_id, label, unit FROM perfdata_series WHERE 1=1");
             select.and_in("check_id", checks);
             for row in select.fetch_all(&self.writer).await? {
-                let key = (
+                ids.insert(
                     row.try_get::<String, _>("check_id")?,
                     row.try_get::<String, _>("label")?,
                     row.try_get::<String, _>("unit")?,
+                    row.try_get::<i64, _>("id")?,
                 );
-                ids.ids.insert(key, row.try_get::<i64, _>("id")?);
             }
         }
         Ok(())

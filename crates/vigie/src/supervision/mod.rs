@@ -87,8 +87,12 @@ const WRITE_CHUNK: usize = 5_000;
 /// `ROUTINE_SWEEP_MIN_MS` away). A small estate is written within a second; 1,000,000 checks
 /// at a 1-minute interval, every ~8 minutes. The state, its type, the attempt,
 /// acknowledgements and downtimes are written with the round that changed them.
-const ROUTINE_ROWS_PER_SECOND: usize = 2_000;
+pub const ROUTINE_ROWS_PER_SECOND: usize = 2_000;
 const ROUTINE_SWEEP_MIN_MS: i64 = 1_000;
+/// A sweep's rows go to the writer at the budget's pace, at least this many at a time (or
+/// what is left of the sweep), so that the store's one writer connection is left to the
+/// pipeline and to perfdata between them.
+const SWEEP_STEP: usize = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisionError {
@@ -190,7 +194,7 @@ pub async fn start(
     let (requests, inbox) = mpsc::channel(256);
     let (writer, writing) = writer::start(store.clone());
     let mut supervisor = Supervisor {
-        recorder: perfdata::Recorder::start(store.clone(), perfdata),
+        recorder: perfdata::Recorder::start(store.clone(), perfdata, metrics.clone()),
         writer,
         estate,
         pipeline,
@@ -213,6 +217,8 @@ pub async fn start(
         routine: HashSet::new(),
         sweep: Vec::new(),
         next_sweep_ms: 0,
+        sweep_tokens: 0.0,
+        sweep_refilled_ms: crate::clock::now_ms(),
         unpaged: HashSet::new(),
         removed: Vec::new(),
         next_tick_ms: 0,
@@ -228,6 +234,16 @@ pub async fn start(
             tracing::warn!("the estate's checks were not written at start; retrying");
         }
     }
+    // That write takes a while on a first start over a large estate: the schedule starts
+    // from now, so that no check starts overdue by the time it took.
+    supervisor.schedule = Schedule::new();
+    supervisor.schedule.apply_estate(
+        supervisor
+            .checks
+            .values()
+            .map(|definition| (definition.id.clone(), schedule_interval(definition))),
+        crate::clock::now_ms(),
+    );
     Ok((
         SupervisionHandle { requests, perfdata },
         supervisor.run(inbox),
@@ -273,6 +289,10 @@ struct Supervisor {
     /// The current sweep's checks, handed to the writer a chunk at a time after `dirty`.
     sweep: Vec<CheckId>,
     next_sweep_ms: i64,
+    /// Sweep rows the budget allows now (a token bucket refilled at
+    /// `ROUTINE_ROWS_PER_SECOND`, holding at most `WRITE_CHUNK`), and when it was refilled.
+    sweep_tokens: f64,
+    sweep_refilled_ms: i64,
     /// Services whose hard problem was kept quiet because their host was down: paged if it
     /// outlives the host's outage.
     unpaged: HashSet<CheckId>,
@@ -296,12 +316,14 @@ impl Supervisor {
             self.start_sweep(now);
             // (While the writer's queue is full, changes wait here for the next round.)
             let unwritten =
-                (!self.dirty.is_empty() || !self.removed.is_empty() || !self.sweep.is_empty())
+                (!self.dirty.is_empty() || !self.removed.is_empty() || self.sweep_ready(now))
                     && self.writer.capacity() > 0;
             if !finished.is_empty() || !commands.is_empty() || unwritten {
                 self.process(finished, commands).await;
                 continue;
             }
+            // Going idle: the perfdata gathered so far goes to its writer.
+            self.recorder.flush_now();
             let wait = match self.schedule.next_due_ms() {
                 Some(due) => Duration::from_millis(due.saturating_sub(now).max(1) as u64),
                 None => ESTATE_POLL,
@@ -882,7 +904,10 @@ impl Supervisor {
         if !self.supervise(commands).await {
             return;
         }
-        if self.dirty.is_empty() && self.removed.is_empty() && self.sweep.is_empty() {
+        if self.dirty.is_empty()
+            && self.removed.is_empty()
+            && !self.sweep_ready(crate::clock::now_ms())
+        {
             return;
         }
         let writer = self.writer.clone();
@@ -922,8 +947,24 @@ impl Supervisor {
         self.next_sweep_ms = now.saturating_add(budget_ms.max(ROUTINE_SWEEP_MIN_MS));
     }
 
-    /// A writer's batch: the removed checks, then the dirty statuses, then the sweep's, at
-    /// most `WRITE_CHUNK` statuses (`all`: every dirty one); what it takes leaves the sets.
+    /// Refills the sweep's token bucket; the sweep rows allowed now.
+    fn sweep_allowance(&mut self, now: i64) -> usize {
+        let elapsed = now.saturating_sub(self.sweep_refilled_ms).max(0);
+        self.sweep_refilled_ms = now;
+        self.sweep_tokens = (self.sweep_tokens
+            + elapsed as f64 * ROUTINE_ROWS_PER_SECOND as f64 / 1_000.0)
+            .min(WRITE_CHUNK as f64);
+        self.sweep_tokens as usize
+    }
+
+    /// Whether the sweep has rows the budget lets go now, a step's worth at least.
+    fn sweep_ready(&mut self, now: i64) -> bool {
+        !self.sweep.is_empty() && self.sweep_allowance(now) >= SWEEP_STEP.min(self.sweep.len())
+    }
+
+    /// A writer's batch: the removed checks, then the dirty statuses, then the sweep's as the
+    /// budget allows, at most `WRITE_CHUNK` statuses (`all`: every dirty one); what it takes
+    /// leaves the sets.
     fn take_changes(&mut self, done: Option<oneshot::Sender<bool>>, all: bool) -> writer::Batch {
         let limit = if all { usize::MAX } else { WRITE_CHUNK };
         let mut ids: Vec<CheckId> = if self.dirty.len() <= limit {
@@ -935,10 +976,12 @@ impl Supervisor {
             }
             ids
         };
-        while ids.len() < WRITE_CHUNK {
-            let Some(id) = self.sweep.pop() else { break };
-            ids.push(id);
-        }
+        let allowed = self
+            .sweep_allowance(crate::clock::now_ms())
+            .min(WRITE_CHUNK.saturating_sub(ids.len()));
+        let swept = allowed.min(self.sweep.len());
+        ids.extend(self.sweep.drain(self.sweep.len() - swept..));
+        self.sweep_tokens -= swept as f64;
         for id in &ids {
             self.routine.remove(id);
         }

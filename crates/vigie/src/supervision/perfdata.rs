@@ -5,20 +5,26 @@
 //! the roll-ups of completed buckets and deletes what is older than its retention, a chunk
 //! of series per transaction.
 //!
-//! Invariants: the supervision task never waits for perfdata — a full queue drops the round's
-//! points and says so in the log; memory is bounded by the queue; a point that arrives for a
+//! Points are handed over in blocks (`FLUSH_POINTS`, or what gathered in `FLUSH_EVERY`, or
+//! whatever is pending when the supervision task goes idle), so that the queue's bound is in
+//! points, not in rounds of one result each.
+//!
+//! Invariants: the supervision task never waits for perfdata — a full queue drops the block's
+//! points, counts them (`vigie_perfdata_points_dropped_total`) and says so in the log at most
+//! every `DROP_LOG_EVERY`; memory is bounded by the queue; a point that arrives for a
 //! bucket already rolled up (a passive result sent late) has that bucket rebuilt at the next
 //! maintenance.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::check::series::{FIVE_MINUTES_MS, HOUR_MS, Resolution, Retention, bucket_start};
 use vigie_core::check::{CheckId, parse_perfdata};
 
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::perfdata::{PerfdataPoint, SeriesIds};
 
@@ -38,8 +44,14 @@ impl Default for PerfdataConfig {
     }
 }
 
-/// Rounds of points queued for the writer, at most; beyond it a round's points are dropped.
-const QUEUED_ROUNDS: usize = 1_024;
+/// Blocks of points queued for the writer, at most; beyond it a block's points are dropped.
+const QUEUED_BLOCKS: usize = 64;
+/// A block is handed over once it holds this many points...
+const FLUSH_POINTS: usize = 4_096;
+/// ... or once this long passed since the last one.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Dropped points are logged at most this often, with their count.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 /// The writer inserts at most this many points per transaction.
 const POINTS_PER_TRANSACTION: usize = 50_000;
 /// How often the maintenance task runs.
@@ -55,27 +67,45 @@ const ROLLUP_SPAN_MS: i64 = 6 * HOUR_MS;
 pub(super) struct Recorder {
     queue: Option<mpsc::Sender<Vec<PerfdataPoint>>>,
     pending: Vec<PerfdataPoint>,
+    flushed: Instant,
+    metrics: Arc<Metrics>,
+    /// Points dropped since the last warning, and when it was.
+    dropped: u64,
+    warned: Option<Instant>,
 }
 
 impl Recorder {
     /// Starts the writer and the maintenance tasks (when enabled); they stop when the
     /// recorder is dropped.
-    pub(super) fn start(store: Arc<Store>, config: PerfdataConfig) -> Recorder {
+    pub(super) fn start(
+        store: Arc<Store>,
+        config: PerfdataConfig,
+        metrics: Arc<Metrics>,
+    ) -> Recorder {
+        let mut recorder = Recorder {
+            queue: None,
+            pending: Vec::new(),
+            flushed: Instant::now(),
+            metrics: metrics.clone(),
+            dropped: 0,
+            warned: None,
+        };
         if !config.enabled {
-            return Recorder {
-                queue: None,
-                pending: Vec::new(),
-            };
+            return recorder;
         }
-        let (queue, inbox) = mpsc::channel(QUEUED_ROUNDS);
+        let (queue, inbox) = mpsc::channel(QUEUED_BLOCKS);
         let (stop, stopped) = oneshot::channel::<()>();
         let shared = Arc::new(Progress::default());
-        tokio::spawn(write_points(store.clone(), inbox, shared.clone(), stop));
+        tokio::spawn(write_points(
+            store.clone(),
+            inbox,
+            shared.clone(),
+            stop,
+            metrics,
+        ));
         tokio::spawn(maintain(store, config.retention, shared, stopped));
-        Recorder {
-            queue: Some(queue),
-            pending: Vec::new(),
-        }
+        recorder.queue = Some(queue);
+        recorder
     }
 
     /// The points of one result's perfdata text; malformed items and `U` values are left out.
@@ -103,22 +133,38 @@ impl Recorder {
         }
     }
 
-    /// Hands the round's points to the writer without waiting.
+    /// Hands the pending points to the writer, without waiting, when a block is full or due.
     pub(super) fn flush(&mut self) {
+        if self.pending.len() >= FLUSH_POINTS || self.flushed.elapsed() >= FLUSH_EVERY {
+            self.flush_now();
+        }
+    }
+
+    /// Hands whatever is pending to the writer without waiting (the supervision task is
+    /// going idle).
+    pub(super) fn flush_now(&mut self) {
         let Some(queue) = &self.queue else { return };
+        self.flushed = Instant::now();
         if self.pending.is_empty() {
             return;
         }
         let points = std::mem::take(&mut self.pending);
         if let Err(error) = queue.try_send(points) {
-            let dropped = match &error {
-                mpsc::error::TrySendError::Full(points)
-                | mpsc::error::TrySendError::Closed(points) => points.len(),
-            };
-            tracing::warn!(
-                dropped,
-                "perfdata points dropped: the perfdata writer is behind"
-            );
+            let (mpsc::error::TrySendError::Full(points)
+            | mpsc::error::TrySendError::Closed(points)) = &error;
+            let dropped = points.len() as u64;
+            self.metrics
+                .perfdata_points_dropped
+                .fetch_add(dropped, Ordering::Relaxed);
+            self.dropped += dropped;
+            if self.warned.is_none_or(|at| at.elapsed() >= DROP_LOG_EVERY) {
+                tracing::warn!(
+                    dropped = self.dropped,
+                    "perfdata points dropped: the perfdata writer is behind"
+                );
+                self.dropped = 0;
+                self.warned = Some(Instant::now());
+            }
         }
     }
 }
@@ -144,6 +190,7 @@ async fn write_points(
     mut inbox: mpsc::Receiver<Vec<PerfdataPoint>>,
     progress: Arc<Progress>,
     _stop: oneshot::Sender<()>,
+    metrics: Arc<Metrics>,
 ) {
     if let Ok(Some(until)) = store.perfdata_rolled_until(FIVE_MINUTES_MS).await {
         progress.rolled_until_ms.fetch_max(until, Ordering::Relaxed);
@@ -162,12 +209,17 @@ async fn write_points(
         {
             progress.late_from_ms.fetch_min(earliest, Ordering::Relaxed);
         }
-        if let Err(error) = store.put_perfdata(&mut ids, &points).await {
-            tracing::error!(
+        match store.put_perfdata(&mut ids, &points).await {
+            Ok(()) => {
+                metrics
+                    .perfdata_points_written
+                    .fetch_add(points.len() as u64, Ordering::Relaxed);
+            }
+            Err(error) => tracing::error!(
                 error = %format!("{error:#}"),
                 dropped = points.len(),
                 "perfdata points not written"
-            );
+            ),
         }
     }
 }
