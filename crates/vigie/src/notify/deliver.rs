@@ -486,13 +486,18 @@ async fn run(
     let waker = store.outbox_waker();
     let finished = Arc::new(Notify::new());
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    // Rows being sent, and rows whose attempt was recorded since the last look at the outbox
+    // began: that look may have read them before the record, and must not send them again.
+    let in_flight: Arc<Mutex<Flight>> = Arc::default();
     // Dropping the set (when this task is aborted) aborts the deliveries in flight.
     let mut tasks = JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
         let now = crate::clock::now_ms();
-        let flying = in_flight.lock().map_or(0, |set| set.len());
+        let flying = in_flight.lock().map_or(0, |mut flight| {
+            flight.recorded.clear();
+            flight.sending.len()
+        });
         let due = match store
             .due_notifications(now, FETCH + i64::try_from(flying).unwrap_or(0))
             .await
@@ -511,8 +516,12 @@ async fn run(
                 break;
             };
             {
-                let Ok(mut set) = in_flight.lock() else { break };
-                if !set.insert(notification.id) {
+                let Ok(mut flight) = in_flight.lock() else {
+                    break;
+                };
+                if flight.recorded.contains(&notification.id)
+                    || !flight.sending.insert(notification.id)
+                {
                     continue;
                 }
             }
@@ -527,8 +536,9 @@ async fn run(
             tasks.spawn(async move {
                 let attempt = senders.send(&notification).await;
                 record(&store, &notification, attempt, &backoff).await;
-                if let Ok(mut set) = in_flight.lock() {
-                    set.remove(&notification.id);
+                if let Ok(mut flight) = in_flight.lock() {
+                    flight.sending.remove(&notification.id);
+                    flight.recorded.insert(notification.id);
                 }
                 drop(permit);
                 finished.notify_one();
@@ -555,6 +565,13 @@ async fn run(
     }
     // Stopping: let what is in flight finish and be recorded.
     while tasks.join_next().await.is_some() {}
+}
+
+/// What the deliverer's tasks share with its loop (see `run`).
+#[derive(Default)]
+struct Flight {
+    sending: HashSet<i64>,
+    recorded: HashSet<i64>,
 }
 
 /// Writes the attempt into the row; a store failure is retried a few times, after which the
