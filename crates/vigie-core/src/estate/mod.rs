@@ -70,8 +70,9 @@ pub use response::{
     AllContacts, BeaconCall, BusinessHours, ChannelKind, ChannelSpec, CrisisSettings,
     CrisisTriggerSpec, DEFAULT_LANGUAGE, DEFAULT_SPREAD_ASSETS, DEFAULT_SPREAD_WINDOW_MS,
     DEFAULT_TEAM_LEVEL, DEFAULT_URGENT_CATEGORIES, InhibitRuleSpec, OverrideSpec, PolicySpec,
-    PriorityMatrix, PriorityPolicy, PrioritySpec, RotationSpec, RouteFacts, RouteMatch, RouteSpec,
-    ScheduleSpec, SilenceSpec, SpreadSpec, StepSpec, TargetSpec, TimeOfDay, TriggerWhen, Weekday,
+    PriorityMatrix, PriorityPolicy, PrioritySpec, RateLimit, RotationSpec, RouteFacts, RouteMatch,
+    RouteSpec, ScheduleSpec, SilenceSpec, SpreadSpec, StepSpec, TargetSpec, TimeOfDay, TriggerWhen,
+    Weekday,
 };
 pub use sender::SenderMatch;
 pub use services::{

@@ -60,6 +60,90 @@ pub struct ChannelSpec {
     /// `beacon` only: the request that turns it off (default: POST to `url`, no body).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub off: Option<BeaconCall>,
+    /// How many messages the channel takes per window before the rest wait for one digest:
+    /// `5/1m` when not given; `off` for a machine that takes every message (a beacon is never
+    /// limited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A channel's rate limit, written `N/duration` (`5/1m`, `30/1h`) or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimit {
+    Off,
+    Every { messages: u32, window_ms: i64 },
+}
+
+impl RateLimit {
+    /// What a channel without `rate_limit` gets.
+    pub const DEFAULT: RateLimit = RateLimit::Every {
+        messages: 5,
+        window_ms: 60_000,
+    };
+
+    pub fn parse(text: &str) -> Result<RateLimit, String> {
+        let text = text.trim();
+        if text == "off" {
+            return Ok(RateLimit::Off);
+        }
+        let invalid = |why: String| {
+            format!(
+                "invalid rate limit `{text}`: {why}; expected `N/duration` (e.g. `5/1m`) or `off`"
+            )
+        };
+        let (messages, window) = text
+            .split_once('/')
+            .ok_or_else(|| invalid("no `/`".into()))?;
+        let messages: u32 = messages
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("`{}` is not a count of messages", messages.trim())))?;
+        if messages == 0 {
+            return Err(invalid("0 messages would hold back everything".into()));
+        }
+        let window_ms = duration::parse_duration(window.trim()).map_err(invalid)?;
+        if window_ms <= 0 {
+            return Err(invalid("the window must be longer than 0".into()));
+        }
+        Ok(RateLimit::Every {
+            messages,
+            window_ms,
+        })
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RateLimit::Off => f.write_str("off"),
+            RateLimit::Every {
+                messages,
+                window_ms,
+            } => write!(f, "{messages}/{}", duration::format_duration(*window_ms)),
+        }
+    }
+}
+
+impl Serialize for RateLimit {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RateLimit, D::Error> {
+        struct Text;
+        impl Visitor<'_> for Text {
+            type Value = RateLimit;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a rate limit such as `5/1m`, or `off`")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<RateLimit, E> {
+                RateLimit::parse(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

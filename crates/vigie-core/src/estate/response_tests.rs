@@ -708,6 +708,51 @@ inhibit_rules:
 }
 
 #[test]
+fn a_channel_s_rate_limit_reads_as_count_per_duration_or_off() {
+    let read = |text: &str| RateLimit::parse(text);
+    assert_eq!(read("off"), Ok(RateLimit::Off));
+    assert_eq!(
+        read("10/5m"),
+        Ok(RateLimit::Every {
+            messages: 10,
+            window_ms: 300_000
+        })
+    );
+    assert_eq!(read("10/5m").unwrap().to_string(), "10/5m");
+    for (bad, why) in [
+        ("5", "no `/`"),
+        ("0/1m", "0 messages"),
+        ("many/1m", "`many` is not a count"),
+        ("5/soon", "invalid duration `soon`"),
+    ] {
+        let error = read(bad).unwrap_err();
+        assert!(error.contains(why), "{bad}: {error}");
+    }
+    let example = example();
+    let acme = &example.clients["acme-industrie"];
+    let limits: Vec<Option<RateLimit>> = acme.channels.iter().map(|c| c.rate_limit).collect();
+    assert_eq!(limits[..2], [Some(RateLimit::Off), read("10/5m").ok()]);
+    // A bare `off` reads as the word, not as YAML 1.1's false.
+    let bare = load(
+        "channels:\n  - { id: m, kind: webhook, url: \"http://m.example\", rate_limit: off }\n",
+    );
+    assert_eq!(
+        bare.map(|c| c.channels[0].rate_limit),
+        Ok(Some(RateLimit::Off))
+    );
+    check_errors(
+        "\
+channels:
+  - { id: chat, kind: slack, url: \"http://127.0.0.1:9095\", rate_limit: 5 per minute }
+",
+        &[
+            "acme.yaml:8: field `channels[0].rate_limit`: invalid rate limit `5 per minute`: no \
+           `/`; expected `N/duration` (e.g. `5/1m`) or `off`",
+        ],
+    );
+}
+
+#[test]
 fn channels_routes_and_crisis_settings_are_checked() {
     check_errors(
         "\

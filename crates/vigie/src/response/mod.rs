@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use vigie_core::crisis::{self, CrisisFired, IncidentFacts, TriggerCondition, TriggerState};
 use vigie_core::escalation::{self, Escalation, Phase, Target};
 use vigie_core::estate::{
-    AssetKind, BusinessServiceDef, ChannelKind, ChannelSpec, Client, Estate, RouteFacts,
+    AssetKind, BusinessServiceDef, ChannelKind, ChannelSpec, Client, Estate, RateLimit, RouteFacts,
 };
 use vigie_core::event::Severity;
 use vigie_core::incident::model::{
@@ -89,7 +89,8 @@ pub enum ResponseOutcome {
     Crisis(Crisis),
 }
 
-/// At most this many messages to one destination per window; the rest wait for one digest.
+/// At most this many messages to one destination per window, unless its channel says
+/// otherwise (`rate_limit`); the rest wait for one digest.
 pub const RATE_LIMIT: u32 = 5;
 pub const RATE_WINDOW_MS: i64 = 60_000;
 /// How often the time-based crisis triggers are evaluated over every open incident.
@@ -148,6 +149,8 @@ pub struct Responder {
     last_trigger_scan_ms: i64,
     /// Each client's business services, as of `estate_version`.
     services: HashMap<String, Arc<Vec<BusinessServiceDef>>>,
+    /// The channels' own rate limits, by client and `limit_key` of their destination.
+    limits: HashMap<(String, String), RateLimit>,
 }
 
 /// The responder's outputs for one batch.
@@ -191,6 +194,7 @@ impl Responder {
             estate_version: u64::MAX,
             last_trigger_scan_ms: 0,
             services: HashMap::new(),
+            limits: HashMap::new(),
         }
     }
 
@@ -246,7 +250,16 @@ impl Responder {
     /// Hands the book each client's priority matrix.
     pub fn sync_estate(&mut self, estate: &Estate, book: &mut IncidentBook) {
         self.services.clear();
+        self.limits.clear();
         for (id, client) in &estate.clients {
+            for channel in &client.channels {
+                if let (Some(limit), Some(destination)) =
+                    (channel.rate_limit, channel_destination(channel))
+                {
+                    self.limits
+                        .insert((id.clone(), limit_key(&destination)), limit);
+                }
+            }
             book.set_matrix(id, matrix_of(client));
             self.services
                 .insert(id.clone(), Arc::new(client.business_services()));
@@ -1413,7 +1426,15 @@ impl Responder {
                 ..
             }
         );
-        if !beacon {
+        let limit = self.limit_of(&context.client, &destination);
+        if let (
+            false,
+            RateLimit::Every {
+                messages,
+                window_ms,
+            },
+        ) = (beacon, limit)
+        {
             let key = serde_json::to_string(&destination).unwrap_or_default();
             let bucket = self.throttle.buckets.entry(key).or_insert_with(|| Bucket {
                 destination: destination.clone(),
@@ -1425,11 +1446,11 @@ impl Responder {
                 held: Vec::new(),
                 held_total: 0,
             });
-            if now - bucket.window_start_ms >= RATE_WINDOW_MS && bucket.held.is_empty() {
+            if now - bucket.window_start_ms >= window_ms && bucket.held.is_empty() {
                 bucket.window_start_ms = now;
                 bucket.sent = 0;
             }
-            if bucket.sent >= RATE_LIMIT {
+            if bucket.sent >= messages {
                 bucket.held_total += 1;
                 if bucket.held.len() < DIGEST_LISTED {
                     bucket.held.push(Held {
@@ -1461,6 +1482,14 @@ impl Responder {
         out.notifications.push(notify::compose(request, id, now));
     }
 
+    /// The rate limit of a client's destination: its channel's, or the default.
+    fn limit_of(&self, client: &str, destination: &Destination) -> RateLimit {
+        self.limits
+            .get(&(client.to_owned(), limit_key(destination)))
+            .copied()
+            .unwrap_or(RateLimit::DEFAULT)
+    }
+
     /// Sends one digest per destination whose window is over with messages held back, and
     /// forgets idle destinations.
     fn flush_digests(&mut self, now: i64, out: &mut Reaction) {
@@ -1468,7 +1497,11 @@ impl Responder {
             .throttle
             .buckets
             .iter()
-            .filter(|(_, b)| now - b.window_start_ms >= RATE_WINDOW_MS)
+            .filter(|(_, b)| match self.limit_of(&b.client, &b.destination) {
+                RateLimit::Every { window_ms, .. } => now - b.window_start_ms >= window_ms,
+                // No longer limited: what it held goes now.
+                RateLimit::Off => true,
+            })
             .map(|(key, _)| key.clone())
             .collect();
         for key in due {
@@ -1512,10 +1545,9 @@ impl Responder {
                 incident_id: None,
                 crisis_id: None,
                 title: format!(
-                    "{} messages held back by the rate limit ({} per {})",
+                    "{} messages held back by the rate limit ({})",
                     bucket.held_total,
-                    RATE_LIMIT,
-                    vigie_core::estate::format_duration(RATE_WINDOW_MS)
+                    self.limit_of(&bucket.client, &bucket.destination)
                 ),
                 priority,
                 status: "digest".into(),
@@ -2008,6 +2040,15 @@ fn resolve_target(
     }
 }
 
+/// What names a destination among a client's channels: an HTTP channel's id, an e-mail
+/// channel's addresses.
+fn limit_key(destination: &Destination) -> String {
+    match destination {
+        Destination::Http { channel, .. } => format!("channel {channel}"),
+        Destination::Email { to, .. } => format!("email {}", to.join(",")),
+    }
+}
+
 fn channel_destination(channel: &ChannelSpec) -> Option<Destination> {
     let format = match channel.kind {
         ChannelKind::Email => {
@@ -2175,6 +2216,64 @@ mod tests {
         let json = serde_json::to_string(&responder.throttle).unwrap();
         let back: Throttle = serde_json::from_str(&json).unwrap();
         assert_eq!(back, responder.throttle);
+    }
+
+    /// A channel's own `rate_limit`: `off` lets every message through, `2/10m` holds the
+    /// third and the next ones for a digest at the end of its 10 minutes.
+    #[test]
+    fn a_channel_s_rate_limit_replaces_the_default() {
+        let mut responder = Responder::restore(ResponseState::default(), 1, "http://vigie".into());
+        let http = |channel: &str| Destination::Http {
+            channel: channel.into(),
+            format: HttpFormat::Generic,
+            url: format!("http://{channel}"),
+            method: "POST".into(),
+            headers: BTreeMap::new(),
+            body: None,
+        };
+        let (machine, people) = (http("machine"), http("people"));
+        responder
+            .limits
+            .insert(("acme".into(), limit_key(&machine)), RateLimit::Off);
+        let ten_minutes = RateLimit::parse("2/10m").unwrap();
+        responder
+            .limits
+            .insert(("acme".into(), limit_key(&people)), ten_minutes);
+        let mut out = Reaction::default();
+        for incident in 1..=12 {
+            for destination in [&machine, &people] {
+                responder.send(
+                    Kind::Triggered,
+                    destination.clone(),
+                    "channel".into(),
+                    context(incident),
+                    0,
+                    &mut out,
+                );
+            }
+        }
+        let to = |url: &str, notifications: &[Notification]| {
+            notifications
+                .iter()
+                .filter(|n| matches!(&n.transport, Transport::Http { url: u, .. } if u == url))
+                .count()
+        };
+        assert_eq!(to("http://machine", &out.notifications), 12);
+        assert_eq!(to("http://people", &out.notifications), 2);
+        let mut later = Reaction::default();
+        responder.flush_digests(RATE_WINDOW_MS, &mut later);
+        assert!(later.notifications.is_empty(), "its window is 10 minutes");
+        responder.flush_digests(10 * RATE_WINDOW_MS, &mut later);
+        assert_eq!(later.notifications.len(), 1);
+        assert_eq!(later.notifications[0].kind, Kind::Digest);
+        let Transport::Http { url, body, .. } = &later.notifications[0].transport else {
+            panic!("a webhook digest");
+        };
+        assert_eq!(url, "http://people");
+        assert!(
+            body.contains("10 messages held back by the rate limit (2/10m)"),
+            "{body}"
+        );
     }
 
     #[test]
