@@ -151,6 +151,11 @@ pub struct Responder {
     services: HashMap<String, Arc<Vec<BusinessServiceDef>>>,
     /// The channels' own rate limits, by client and `limit_key` of their destination.
     limits: HashMap<(String, String), RateLimit>,
+    /// What priority and the crisis triggers read of each live alert (`alert_signature`),
+    /// and of each open incident (`incident_signature`), as of their last look: an incident
+    /// whose alerts were only sent again (count and times moved) is not looked at again.
+    alert_signatures: HashMap<i64, (i64, u64)>,
+    incident_signatures: HashMap<i64, u64>,
 }
 
 /// The responder's outputs for one batch.
@@ -195,6 +200,8 @@ impl Responder {
             last_trigger_scan_ms: 0,
             services: HashMap::new(),
             limits: HashMap::new(),
+            alert_signatures: HashMap::new(),
+            incident_signatures: HashMap::new(),
         }
     }
 
@@ -391,14 +398,31 @@ impl Responder {
         let mut created: BTreeSet<i64> = BTreeSet::new();
         let mut reopened: BTreeSet<i64> = BTreeSet::new();
         let mut acknowledged: BTreeSet<i64> = BTreeSet::new();
+        // Incidents whose priority or trigger inputs moved in this batch.
+        let mut moved: BTreeSet<i64> = BTreeSet::new();
         for effect in effects {
             match effect {
                 Effect::Alert(alert) => {
                     alert_clients.insert(alert.client.clone());
                     self.track_expiry(alert);
+                    let signature = (alert.incident_id, alert_signature(alert));
+                    if self.alert_signatures.insert(alert.id, signature) != Some(signature) {
+                        moved.insert(alert.incident_id);
+                    }
                 }
                 Effect::Incident(incident) => {
                     touched.insert(incident.id, incident.clone());
+                    if is_open(incident.status) {
+                        let signature = incident_signature(incident);
+                        if self.incident_signatures.insert(incident.id, signature)
+                            != Some(signature)
+                        {
+                            moved.insert(incident.id);
+                        }
+                    } else {
+                        self.incident_signatures.remove(&incident.id);
+                        moved.insert(incident.id);
+                    }
                 }
                 Effect::Timeline(entry) => match entry.kind {
                     TimelineKind::Created => {
@@ -442,10 +466,11 @@ impl Responder {
             }
         }
 
-        // 3. Priority, for the incidents touched and those of clients whose health moved.
+        // 3. Priority, for the incidents whose inputs moved and those of clients whose health
+        // moved.
         let mut candidates: BTreeSet<i64> = touched
             .values()
-            .filter(|i| is_open(i.status))
+            .filter(|i| is_open(i.status) && moved.contains(&i.id))
             .map(|i| i.id)
             .collect();
         for incident in book.incidents() {
@@ -514,6 +539,12 @@ impl Responder {
         let scan = tick && now.saturating_sub(self.last_trigger_scan_ms) >= TRIGGER_SCAN_MS;
         if scan {
             self.last_trigger_scan_ms = now;
+            // Alerts and incidents the book no longer holds open are forgotten.
+            self.incident_signatures
+                .retain(|id, _| book.incident(*id).is_some_and(|i| is_open(i.status)));
+            let open = &self.incident_signatures;
+            self.alert_signatures
+                .retain(|_, (incident, _)| open.contains_key(incident));
         }
         let facts: Vec<IncidentFacts> = if scan {
             // Only time tells for `unresolved` and `same_attack`: the tick looks at the
@@ -540,8 +571,11 @@ impl Responder {
                 .map(|i| self.facts(estate, book, i))
                 .collect()
         } else {
+            // An incident whose alerts were only sent again has the facts it had: what time
+            // changes in them is looked at by the scan.
             touched
                 .keys()
+                .filter(|id| moved.contains(id) || merged_into.contains(id))
                 .filter_map(|id| book.incident(*id))
                 .filter(|i| is_open(i.status))
                 .map(|i| self.facts(estate, book, i))
@@ -1860,6 +1894,42 @@ pub fn categories_of<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<String>
         }
     }
     categories.into_iter().collect()
+}
+
+/// What priority (`prioritize`) and the crisis triggers (`facts`) read of an alert, hashed:
+/// not its count nor its last time, which every re-send moves.
+fn alert_signature(alert: &Alert) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        alert.status,
+        alert.severity,
+        &alert.title,
+        &alert.rule,
+        &alert.source,
+        &alert.asset,
+        alert.first_seen_ms,
+    )
+        .hash(&mut hasher);
+    let prometheus = alert.labels.get("labels");
+    for label in [
+        alert.labels.get("category"),
+        prometheus.and_then(|l| l.get("category")),
+        alert.labels.get("lateral_movement"),
+        alert.labels.get("tags"),
+    ] {
+        label.map(Value::to_string).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// What priority reads of an open incident itself, hashed.
+fn incident_signature(incident: &Incident) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // Not `alert_count`, which counts signals: a new alert shows in its own signature.
+    (incident.status, &incident.assets, &incident.client).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The most distinct assets whose alerts first fired within one window.

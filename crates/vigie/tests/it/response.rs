@@ -496,3 +496,55 @@ async fn a_prometheus_alert_not_sent_again_resolves_at_its_end() {
     assert_eq!(resolved["id"], id);
     cell.stop().await;
 }
+
+/// Priority is recomputed when what it reads changes, not on every re-send: a check going
+/// from WARNING to CRITICAL raises its incident's urgency, with the reason in the timeline;
+/// results that change nothing add no priority entry.
+#[tokio::test]
+async fn a_worse_state_of_the_same_alert_raises_its_incident_s_priority() {
+    let (_receiver, receiver_url) = receiver().await;
+    let mut cell = Cell::start(&receiver_url, None).await;
+    let admin = cell.api().admin.clone();
+    let ingest = cell.api().token("ingest", Some("acme")).await;
+    cell.result(&ingest, "print01!spooler", 1, "WARNING - queue 40")
+        .await;
+    let incident = cell.incident_of(&admin, "print01").await;
+    let id = incident["id"].as_i64().unwrap();
+    let warned = incident["priority"].as_str().unwrap().to_owned();
+    cell.result(&ingest, "print01!spooler", 2, "CRITICAL - spooler stopped")
+        .await;
+    let raised = eventually("the priority rises", || async {
+        let (_, body) = cell
+            .api()
+            .get(&admin, &format!("/api/v1/incidents/{id}"))
+            .await;
+        let priority = body["priority"].as_str()?.to_owned();
+        (priority < warned).then_some(priority)
+    })
+    .await;
+    let priority_entries = |timeline: &[String]| {
+        timeline
+            .iter()
+            .filter(|e| e.starts_with("priority"))
+            .count()
+    };
+    let timeline = cell.timeline(&admin, id).await;
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.starts_with("priority") && e.contains("(critical)")),
+        "{timeline:?}"
+    );
+    let before = priority_entries(&timeline);
+    for _ in 0..3 {
+        cell.result(&ingest, "print01!spooler", 2, "CRITICAL - spooler stopped")
+            .await;
+    }
+    let (_, body) = cell
+        .api()
+        .get(&admin, &format!("/api/v1/incidents/{id}"))
+        .await;
+    assert_eq!(body["priority"], raised.as_str());
+    assert_eq!(priority_entries(&cell.timeline(&admin, id).await), before);
+    cell.stop().await;
+}
