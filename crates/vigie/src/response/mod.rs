@@ -1918,9 +1918,34 @@ fn alert_signature(alert: &Alert) -> u64 {
         alert.labels.get("lateral_movement"),
         alert.labels.get("tags"),
     ] {
-        label.map(Value::to_string).hash(&mut hasher);
+        hash_value(label, &mut hasher);
     }
     hasher.finish()
+}
+
+/// Hashes a JSON value without writing it out (`Value` has no `Hash`).
+fn hash_value(value: Option<&Value>, hasher: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    match value {
+        None => 0u8.hash(hasher),
+        Some(Value::Null) => 1u8.hash(hasher),
+        Some(Value::Bool(b)) => (2u8, b).hash(hasher),
+        Some(Value::Number(n)) => (3u8, n.as_f64().map(f64::to_bits)).hash(hasher),
+        Some(Value::String(text)) => (4u8, text).hash(hasher),
+        Some(Value::Array(items)) => {
+            (5u8, items.len()).hash(hasher);
+            for item in items {
+                hash_value(Some(item), hasher);
+            }
+        }
+        Some(Value::Object(map)) => {
+            (6u8, map.len()).hash(hasher);
+            for (key, item) in map {
+                key.hash(hasher);
+                hash_value(Some(item), hasher);
+            }
+        }
+    }
 }
 
 /// What priority reads of an open incident itself, hashed.
