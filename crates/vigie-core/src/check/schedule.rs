@@ -19,6 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,9 +27,9 @@ use serde::{Deserialize, Serialize};
 /// host check). Written `client:asset:check`, which is also how the API names it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CheckId {
-    pub client: String,
-    pub asset: String,
-    pub check: String,
+    pub client: Arc<str>,
+    pub asset: Arc<str>,
+    pub check: Arc<str>,
 }
 
 /// The name of an asset's host check in its `CheckId`.
@@ -36,9 +37,9 @@ pub const HOST_CHECK_NAME: &str = "host";
 
 impl CheckId {
     pub fn new(
-        client: impl Into<String>,
-        asset: impl Into<String>,
-        check: impl Into<String>,
+        client: impl Into<Arc<str>>,
+        asset: impl Into<Arc<str>>,
+        check: impl Into<Arc<str>>,
     ) -> CheckId {
         CheckId {
             client: client.into(),
@@ -48,7 +49,7 @@ impl CheckId {
     }
 
     /// The host check of an asset.
-    pub fn host(client: impl Into<String>, asset: impl Into<String>) -> CheckId {
+    pub fn host(client: impl Into<Arc<str>>, asset: impl Into<Arc<str>>) -> CheckId {
         CheckId::new(client, asset, HOST_CHECK_NAME)
     }
 }

@@ -43,6 +43,7 @@
 //! UNREACHABLE, and keeps a service of a down host from paging.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -285,6 +286,9 @@ fn client_checks(client: &Client) -> (Vec<CheckDefinition>, Vec<Finding>) {
     }
     // The nearest assets with a host check up the dependency graph, looking through those
     // without one. The estate is acyclic once validated; `seen` keeps this finite anyway.
+    // One copy of the client's and each asset's name, shared by every id that names them.
+    let client_id: Arc<str> = Arc::from(client.id.as_str());
+    let host_name: Arc<str> = Arc::from(HOST_CHECK_NAME);
     let nearest_checked = |asset: &str| -> Vec<CheckId> {
         let mut found = Vec::new();
         let mut seen = HashSet::new();
@@ -294,7 +298,7 @@ fn client_checks(client: &Client) -> (Vec<CheckDefinition>, Vec<Finding>) {
                 continue;
             }
             if with_host_check.contains(parent) {
-                found.push(CheckId::host(&client.id, parent));
+                found.push(CheckId::new(client_id.clone(), parent, host_name.clone()));
             } else {
                 stack.extend(parents.get(parent).into_iter().flatten());
             }
@@ -308,10 +312,12 @@ fn client_checks(client: &Client) -> (Vec<CheckDefinition>, Vec<Finding>) {
     for (asset, (host, checks)) in client.assets.iter().zip(chosen) {
         let target = probe_target(asset);
         let above = nearest_checked(&asset.id);
-        let host_id = host.map(|_| CheckId::host(&client.id, &asset.id));
+        let asset_id: Arc<str> = Arc::from(asset.id.as_str());
+        let host_id =
+            host.map(|_| CheckId::new(client_id.clone(), asset_id.clone(), host_name.clone()));
         if let Some(host) = host {
             definitions.push(definition(
-                CheckId::host(&client.id, &asset.id),
+                CheckId::new(client_id.clone(), asset_id.clone(), host_name.clone()),
                 CheckKind::Host,
                 host,
                 &target,
@@ -324,7 +330,7 @@ fn client_checks(client: &Client) -> (Vec<CheckDefinition>, Vec<Finding>) {
         };
         for check in checks {
             definitions.push(definition(
-                CheckId::new(&client.id, &asset.id, &check.name),
+                CheckId::new(client_id.clone(), asset_id.clone(), check.name.as_str()),
                 CheckKind::Service,
                 check,
                 &target,

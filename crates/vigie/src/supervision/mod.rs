@@ -742,7 +742,7 @@ impl Supervisor {
         let id = &definition.id;
         let status = &self.statuses[id];
         let asset = self.current_estate.asset(&id.client, &id.asset);
-        let asset_name = asset.map_or(id.asset.as_str(), |asset| asset.display_name());
+        let asset_name = asset.map_or(&*id.asset, |asset| asset.display_name());
         let state = status.state.as_str();
         let mut labels = Map::new();
         labels.insert("check".into(), json!(id.to_string()));
@@ -783,12 +783,12 @@ impl Supervisor {
             _ => Severity::Critical,
         };
         IncidentCommand::Signal(AlertSignal {
-            client: id.client.clone(),
+            client: id.client.to_string(),
             fingerprint: fingerprint(id),
             rule: format!("check/{}", id.check),
             title,
             severity,
-            asset: Some(id.asset.clone()),
+            asset: Some(id.asset.to_string()),
             source: "supervision".into(),
             kind: "check".into(),
             criticality: asset.map(|asset| asset.criticality),
@@ -1009,9 +1009,9 @@ impl Supervisor {
             .map_or("", |definition| definition.probe.kind());
         CheckRecord {
             id: id.to_string(),
-            client: id.client.clone(),
-            asset: id.asset.clone(),
-            check: id.check.clone(),
+            client: id.client.to_string(),
+            asset: id.asset.to_string(),
+            check: id.check.to_string(),
             kind: status.kind,
             probe: probe.to_owned(),
             updated_ms: crate::clock::now_ms(),
@@ -1027,7 +1027,7 @@ fn fingerprint(id: &CheckId) -> String {
 
 fn resolve_command(id: &CheckId) -> IncidentCommand {
     IncidentCommand::ResolveAlert {
-        client: id.client.clone(),
+        client: id.client.to_string(),
         fingerprint: fingerprint(id),
         actor: SUPERVISION_ACTOR.into(),
     }
