@@ -227,11 +227,19 @@ pub async fn start(
     // every check it was started with from its first request, not after the first round.
     let mut commands = Vec::new();
     supervisor.sync_estate(crate::clock::now_ms(), &mut commands);
+    // A chunk at a time (`WRITE_CHUNK`), so that a first start over a large estate does not
+    // hold every new row in memory at once.
     if supervisor.supervise(commands).await {
-        let (done, written) = oneshot::channel();
-        let batch = supervisor.take_changes(Some(done), true);
-        if supervisor.writer.send(batch).await.is_ok() && written.await != Ok(true) {
-            tracing::warn!("the estate's checks were not written at start; retrying");
+        while !supervisor.dirty.is_empty() || !supervisor.removed.is_empty() {
+            let (done, written) = oneshot::channel();
+            let batch = supervisor.take_changes(Some(done), false);
+            if supervisor.writer.send(batch).await.is_err() {
+                break;
+            }
+            if written.await != Ok(true) {
+                tracing::warn!("the estate's checks were not written at start; retrying");
+                break;
+            }
         }
     }
     // That write takes a while on a first start over a large estate: the schedule starts
