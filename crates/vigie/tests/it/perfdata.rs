@@ -10,15 +10,14 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use vigie::server::{ServeOptions, Server, start};
 use vigie::store::Store;
 use vigie::store::perfdata::{GraphPoints, PerfdataPoint, SeriesIds};
-use vigie::store::scratch::{self, ScratchDatabase};
+use vigie::store::scratch::ScratchDatabase;
 use vigie::store::{Scope, perfdata::SeriesGraph};
 use vigie::supervision::perfdata::maintain_perfdata;
 use vigie_core::check::series::{FIVE_MINUTES_MS, HOUR_MS, Resolution, Retention, Rollup, Step};
 
-use crate::support::Engine;
+use crate::support::{Engine, TestServer, database, serve_estate};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -52,24 +51,7 @@ on_sqlite_and_postgres!(
     retention_deletes_old_points_and_keeps_recent_ones,
 );
 
-async fn database(engine: Engine) -> Option<ScratchDatabase> {
-    match engine {
-        Engine::Sqlite => Some(scratch::sqlite()),
-        Engine::Postgres => scratch::postgres()
-            .await
-            .expect("the test PostgreSQL is reachable"),
-    }
-}
-
-/// A server over an estate of two clients, `acme` with a passive check.
-struct Harness {
-    server: Server,
-    url: String,
-    admin: String,
-    http: reqwest::Client,
-    _db: ScratchDatabase,
-}
-
+/// The estate of the API tests: two clients, `acme` with a passive check.
 const ESTATE: &str = "\
 id: acme
 name: acme
@@ -98,90 +80,25 @@ assets:
         freshness: 1h
 ";
 
-impl Harness {
-    async fn start(engine: Engine) -> Option<Harness> {
-        let db = database(engine).await?;
-        let estate_dir = db.dir.join("estate");
-        std::fs::create_dir_all(&estate_dir).unwrap();
-        std::fs::write(estate_dir.join("clients.yaml"), ESTATE).unwrap();
-        vigie::notify::install_crypto_provider();
-        let server = start(ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: db.dir.clone(),
-            database: Some(db.url.clone()),
-            estate_dir,
-            alert_rules: None,
-            syslog_udp: None,
-            syslog_tcp: None,
-            max_queued_events: 5_000,
-            sigma_rules: vec![],
-        })
-        .await
-        .expect("the server starts");
-        Some(Harness {
-            url: server.url(),
-            admin: server.admin_token.clone(),
-            server,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-            _db: db,
-        })
-    }
+/// The API tests' server over `ESTATE`.
+async fn harness(engine: Engine) -> Option<TestServer> {
+    serve_estate(engine, ESTATE).await
+}
 
-    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn token(&self, role: &str, client: Option<&str>) -> String {
-        let (status, body) = self
-            .post(
-                &self.admin,
-                "/api/v1/tokens",
-                json!({"name": format!("{role}-{}", client.unwrap_or("all")), "role": role, "client": client}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
-    }
-
-    /// Polls the perfdata of a check until `wanted` holds (points are written by their own
-    /// task, just after the check's state); fails after 20 s with the last answer.
-    async fn perfdata_until(&self, path: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let (status, body) = self.get(&self.admin, path).await;
-            if status == StatusCode::OK && wanted(&body) {
-                return body;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {path}: {status} {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+/// Polls the perfdata of a check until `wanted` holds (points are written by their own task,
+/// just after the check's state); fails after 20 s with the last answer.
+async fn perfdata_until(server: &TestServer, path: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = server.get(&server.admin, path).await;
+        if status == StatusCode::OK && wanted(&body) {
+            return body;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {path}: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -195,7 +112,7 @@ fn series<'a>(body: &'a Value, label: &str) -> &'a Value {
 }
 
 async fn passive_perfdata_becomes_series_that_only_its_client_reads(engine: Engine) {
-    let Some(harness) = Harness::start(engine).await else {
+    let Some(harness) = harness(engine).await else {
         return;
     };
     let ingest = harness.token("ingest", Some("acme")).await;
@@ -210,16 +127,15 @@ async fn passive_perfdata_becomes_series_that_only_its_client_reads(engine: Engi
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let path = "/api/v1/checks/acme:srv:ping/perfdata?step=raw";
-    let body = harness
-        .perfdata_until(path, |body| {
-            // Series are created just before their points' transaction: wait for the points.
-            body["series"].as_array().is_some_and(|s| {
-                s.len() == 2
-                    && s.iter()
-                        .all(|s| s["points"].as_array().is_some_and(|p| !p.is_empty()))
-            })
+    let body = perfdata_until(&harness, path, |body| {
+        // Series are created just before their points' transaction: wait for the points.
+        body["series"].as_array().is_some_and(|s| {
+            s.len() == 2
+                && s.iter()
+                    .all(|s| s["points"].as_array().is_some_and(|p| !p.is_empty()))
         })
-        .await;
+    })
+    .await;
     assert_eq!(body["check"], "acme:srv:ping");
     let rta = series(&body, "rta");
     assert_eq!(rta["unit"], "ms");
@@ -237,13 +153,12 @@ async fn passive_perfdata_becomes_series_that_only_its_client_reads(engine: Engi
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let body = harness
-        .perfdata_until(&format!("{path}&label=rta"), |body| {
-            body["series"][0]["points"]
-                .as_array()
-                .is_some_and(|p| p.len() == 2)
-        })
-        .await;
+    let body = perfdata_until(&harness, &format!("{path}&label=rta"), |body| {
+        body["series"][0]["points"]
+            .as_array()
+            .is_some_and(|p| p.len() == 2)
+    })
+    .await;
     assert_eq!(
         body["series"].as_array().unwrap().len(),
         1,
@@ -297,11 +212,11 @@ async fn passive_perfdata_becomes_series_that_only_its_client_reads(engine: Engi
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["series"], json!([]));
-    harness.server.shutdown().await.unwrap();
+    harness.stop().await;
 }
 
 async fn bad_perfdata_parameters_answer_400_naming_the_parameter(engine: Engine) {
-    let Some(harness) = Harness::start(engine).await else {
+    let Some(harness) = harness(engine).await else {
         return;
     };
     let base = "/api/v1/checks/acme:srv:ping/perfdata";
@@ -329,7 +244,7 @@ async fn bad_perfdata_parameters_answer_400_naming_the_parameter(engine: Engine)
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["from"], 1_767_225_600_000_i64);
     assert_eq!(body["to"], 1_767_261_600_000_i64);
-    harness.server.shutdown().await.unwrap();
+    harness.stop().await;
 }
 
 // ---- the store, with chosen timestamps ------------------------------------------------------

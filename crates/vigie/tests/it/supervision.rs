@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use vigie::server::{ServeOptions, Server, start};
-use vigie::store::scratch::{self, ScratchDatabase};
+use vigie::server::Server;
+use vigie::store::scratch::ScratchDatabase;
 
 use crate::support::Engine;
 
@@ -33,12 +33,7 @@ impl Supervised {
             Path::new(CHECK_DUMMY).is_file(),
             "{CHECK_DUMMY} is missing: install monitoring-plugins-basic (.ci/run does)"
         );
-        let db = match engine {
-            Engine::Sqlite => scratch::sqlite(),
-            Engine::Postgres => scratch::postgres()
-                .await
-                .expect("the test PostgreSQL is reachable")?,
-        };
+        let db = crate::support::database(engine).await?;
         let estate_dir = db.dir.join("estate");
         std::fs::create_dir_all(&estate_dir).unwrap();
         // reqwest's rustls needs the process's provider (ring) before a client is built.
@@ -60,19 +55,7 @@ impl Supervised {
     }
 
     async fn boot(&mut self) {
-        let server = start(ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: self.db.dir.clone(),
-            database: Some(self.db.url.clone()),
-            estate_dir: self.estate_dir.clone(),
-            alert_rules: None,
-            syslog_udp: None,
-            syslog_tcp: None,
-            max_queued_events: 5_000,
-            sigma_rules: vec![],
-        })
-        .await
-        .expect("the server starts");
+        let server = crate::support::start_over(&self.db, self.estate_dir.clone()).await;
         self.url = server.url();
         self.admin = server.admin_token.clone();
         self.server = Some(server);

@@ -31,15 +31,21 @@ pub enum Engine {
     Postgres,
 }
 
+/// A fresh database on the engine; `None` only for PostgreSQL outside CI when no server is
+/// configured.
+pub async fn database(engine: Engine) -> Option<ScratchDatabase> {
+    match engine {
+        Engine::Sqlite => Some(scratch::sqlite()),
+        Engine::Postgres => scratch::postgres()
+            .await
+            .expect("the test PostgreSQL is reachable"),
+    }
+}
+
 /// A server on a fresh database with the example estate and syslog on ephemeral ports.
 /// `None` only for PostgreSQL outside CI when no server is configured.
 pub async fn serve(engine: Engine) -> Option<TestServer> {
-    let db = match engine {
-        Engine::Sqlite => scratch::sqlite(),
-        Engine::Postgres => scratch::postgres()
-            .await
-            .expect("the test PostgreSQL is reachable")?,
-    };
+    let db = database(engine).await?;
     let server = start(ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: db.dir.clone(),
@@ -63,6 +69,38 @@ pub async fn serve(engine: Engine) -> Option<TestServer> {
             .unwrap(),
         _db: Some(db),
     })
+}
+
+/// A server on a fresh database over an estate of the test's own (`estate`, written as one
+/// file), without syslog nor Sigma rules. `None` as for `serve`.
+pub async fn serve_estate(engine: Engine, estate: &str) -> Option<TestServer> {
+    let db = database(engine).await?;
+    let estate_dir = db.dir.join("estate");
+    std::fs::create_dir_all(&estate_dir).unwrap();
+    std::fs::write(estate_dir.join("clients.yaml"), estate).unwrap();
+    // reqwest's rustls needs the process's provider (ring) before a client is built.
+    vigie::notify::install_crypto_provider();
+    let server = start_over(&db, estate_dir).await;
+    let mut served = TestServer::over(server);
+    served._db = Some(db);
+    Some(served)
+}
+
+/// Starts the server on `db` over the estate in `estate_dir`, without syslog nor Sigma rules.
+pub async fn start_over(db: &ScratchDatabase, estate_dir: PathBuf) -> Server {
+    start(ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: db.dir.clone(),
+        database: Some(db.url.clone()),
+        estate_dir,
+        alert_rules: None,
+        syslog_udp: None,
+        syslog_tcp: None,
+        max_queued_events: 5_000,
+        sigma_rules: vec![],
+    })
+    .await
+    .expect("the server starts")
 }
 
 impl TestServer {
