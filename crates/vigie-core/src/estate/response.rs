@@ -132,17 +132,8 @@ impl Serialize for RateLimit {
 
 impl<'de> Deserialize<'de> for RateLimit {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RateLimit, D::Error> {
-        struct Text;
-        impl Visitor<'_> for Text {
-            type Value = RateLimit;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a rate limit such as `5/1m`, or `off`")
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<RateLimit, E> {
-                RateLimit::parse(text).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_str(Text)
+        let text = String::deserialize(deserializer)?;
+        RateLimit::parse(&text).map_err(de::Error::custom)
     }
 }
 

@@ -391,6 +391,9 @@ impl Responder {
         let estate_changed = estate_version != self.estate_version;
         if estate_changed {
             self.sync_estate(estate, book);
+            // Criticalities, contracts and the matrix may have moved: every incident is looked
+            // at again when next touched.
+            self.incident_signatures.clear();
         }
         // What the book did in this batch.
         let mut alert_clients: BTreeSet<String> = BTreeSet::new();
