@@ -25,11 +25,18 @@ use serde::{Deserialize, Serialize};
 
 /// A check's identity: the client, the asset and the check's name (`host` for the asset's
 /// host check). Written `client:asset:check`, which is also how the API names it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct CheckId {
-    pub client: Arc<str>,
-    pub asset: Arc<str>,
-    pub check: Arc<str>,
+///
+/// One pointer wide: the supervision runtime keys several maps, its due-queue and its write
+/// sets by it for every check of the estate (a million, at scale), and a clone is a reference
+/// count. The names themselves are shared with the other checks of the client and the asset.
+#[derive(Clone)]
+pub struct CheckId(Arc<Parts>);
+
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+struct Parts {
+    client: Arc<str>,
+    asset: Arc<str>,
+    check: Arc<str>,
 }
 
 /// The name of an asset's host check in its `CheckId`.
@@ -41,22 +48,92 @@ impl CheckId {
         asset: impl Into<Arc<str>>,
         check: impl Into<Arc<str>>,
     ) -> CheckId {
-        CheckId {
+        CheckId(Arc::new(Parts {
             client: client.into(),
             asset: asset.into(),
             check: check.into(),
-        }
+        }))
     }
 
     /// The host check of an asset.
     pub fn host(client: impl Into<Arc<str>>, asset: impl Into<Arc<str>>) -> CheckId {
         CheckId::new(client, asset, HOST_CHECK_NAME)
     }
+
+    pub fn client(&self) -> &str {
+        &self.0.client
+    }
+
+    pub fn asset(&self) -> &str {
+        &self.0.asset
+    }
+
+    pub fn check(&self) -> &str {
+        &self.0.check
+    }
+
+    /// The client's name, shared.
+    pub fn client_arc(&self) -> &Arc<str> {
+        &self.0.client
+    }
+
+    /// The asset's name, shared.
+    pub fn asset_arc(&self) -> &Arc<str> {
+        &self.0.asset
+    }
+}
+
+impl PartialEq for CheckId {
+    fn eq(&self, other: &CheckId) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for CheckId {}
+
+impl std::hash::Hash for CheckId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialOrd for CheckId {
+    fn partial_cmp(&self, other: &CheckId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CheckId {
+    fn cmp(&self, other: &CheckId) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl fmt::Debug for CheckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckId")
+            .field("client", &self.0.client)
+            .field("asset", &self.0.asset)
+            .field("check", &self.0.check)
+            .finish()
+    }
+}
+
+impl Serialize for CheckId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<CheckId, D::Error> {
+        Parts::deserialize(deserializer).map(|parts| CheckId(Arc::new(parts)))
+    }
 }
 
 impl fmt::Display for CheckId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.client, self.asset, self.check)
+        write!(f, "{}:{}:{}", self.0.client, self.0.asset, self.0.check)
     }
 }
 
@@ -84,7 +161,7 @@ impl FromStr for CheckId {
 /// in every version, unlike `std`'s randomly keyed hasher) of its id, modulo the interval.
 pub fn schedule_offset(id: &CheckId, interval_ms: i64) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [&id.client, &id.asset, &id.check] {
+    for part in [id.client(), id.asset(), id.check()] {
         for byte in part.bytes().chain(std::iter::once(0)) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
@@ -107,8 +184,10 @@ fn slot_at_or_after(time_ms: i64, offset_ms: i64, interval_ms: i64) -> i64 {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
-    interval_ms: i64,
-    offset_ms: i64,
+    /// Milliseconds as `u32` (at most ~49 days; longer intervals are cut to that): the
+    /// schedule keeps an entry per check, a million at scale.
+    interval_ms: u32,
+    offset_ms: u32,
     /// When it is (or, while handed out, was) due.
     due_ms: i64,
     /// In the queue; false between `due` and `reschedule`.
@@ -148,9 +227,9 @@ impl Schedule {
     pub fn apply_estate(&mut self, checks: impl IntoIterator<Item = (CheckId, i64)>, now_ms: i64) {
         let mut entries = HashMap::with_capacity(self.entries.len());
         for (id, interval_ms) in checks {
-            let interval_ms = interval_ms.max(1);
+            let interval_ms = interval_ms.clamp(1, i64::from(u32::MAX));
             match self.entries.remove(&id) {
-                Some(entry) if entry.interval_ms == interval_ms => {
+                Some(entry) if i64::from(entry.interval_ms) == interval_ms => {
                     entries.insert(id, entry);
                 }
                 previous => {
@@ -169,8 +248,9 @@ impl Schedule {
                     entries.insert(
                         id,
                         Entry {
-                            interval_ms,
-                            offset_ms,
+                            // Both within `u32` by the clamp above.
+                            interval_ms: interval_ms as u32,
+                            offset_ms: offset_ms as u32,
                             due_ms,
                             queued,
                         },
@@ -225,13 +305,14 @@ impl Schedule {
         if entry.queued {
             self.queue.remove(&(entry.due_ms, id.clone()));
         }
-        let due_ms = if next_check_at.saturating_sub(now_ms) < entry.interval_ms {
+        let interval_ms = i64::from(entry.interval_ms);
+        let due_ms = if next_check_at.saturating_sub(now_ms) < interval_ms {
             next_check_at
         } else {
             slot_at_or_after(
-                next_check_at.saturating_sub(entry.interval_ms / 2),
-                entry.offset_ms,
-                entry.interval_ms,
+                next_check_at.saturating_sub(interval_ms / 2),
+                i64::from(entry.offset_ms),
+                interval_ms,
             )
         };
         entry.due_ms = due_ms;
@@ -259,7 +340,7 @@ impl Schedule {
     /// Puts a handed-out check back on its next slot after `now_ms` without a result (it
     /// could not be run).
     pub fn skip(&mut self, id: &CheckId, now_ms: i64) -> Option<i64> {
-        let interval_ms = self.entries.get(id)?.interval_ms;
+        let interval_ms = i64::from(self.entries.get(id)?.interval_ms);
         self.reschedule(id, now_ms, now_ms.saturating_add(interval_ms))
     }
 }

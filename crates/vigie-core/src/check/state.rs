@@ -57,6 +57,8 @@
 //! Time-driven changes (acknowledgement expiry, downtime start and end) happen at the start of
 //! every command, so `Tick` only needs to be sent when nothing else comes.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::plugin::PluginResult;
@@ -318,7 +320,8 @@ const FLAPPING_WINDOW: usize = 20;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
     pub kind: CheckKind,
-    pub config: CheckConfig,
+    /// Shared with the check's definition and the other checks made from the same rule.
+    pub config: Arc<CheckConfig>,
     pub state: ObjectState,
     pub state_type: StateType,
     pub attempt: u32,
@@ -334,23 +337,62 @@ pub struct CheckStatus {
     pub problem_notified: bool,
     /// One entry per recent result, oldest first, always `FLAPPING_WINDOW` long: whether its
     /// state differed from the previous result's.
-    pub flapping_changes: Vec<bool>,
+    pub flapping_changes: FlappingWindow,
     pub flapping_percent: f64,
     pub flapping: bool,
-    pub acknowledgement: Option<Acknowledgement>,
+    /// Boxed: rare, and a million statuses are kept in memory.
+    pub acknowledgement: Option<Box<Acknowledgement>>,
     pub downtimes: Vec<Downtime>,
+}
+
+/// The last `FLAPPING_WINDOW` results, oldest first: whether each changed the state. One
+/// bit each (bit 0 the oldest); written as a list of booleans, and read from a stored list of
+/// any length (its last `FLAPPING_WINDOW`, older rows padded with "no change").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlappingWindow(u32);
+
+impl FlappingWindow {
+    const MASK: u32 = (1 << FLAPPING_WINDOW) - 1;
+
+    /// Adds the latest result; the oldest leaves.
+    pub fn push(&mut self, changed: bool) {
+        self.0 = ((self.0 >> 1) | (u32::from(changed) << (FLAPPING_WINDOW - 1))) & Self::MASK;
+    }
+
+    /// Oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = bool> + '_ {
+        (0..FLAPPING_WINDOW).map(|position| self.0 & (1 << position) != 0)
+    }
+}
+
+impl Serialize for FlappingWindow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for FlappingWindow {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = Vec::<bool>::deserialize(deserializer)?;
+        let mut window = FlappingWindow::default();
+        let kept = stored.len().min(FLAPPING_WINDOW);
+        for changed in &stored[stored.len() - kept..] {
+            window.push(*changed);
+        }
+        Ok(window)
+    }
 }
 
 impl CheckStatus {
     /// A new object, hard OK (UP for a host), never checked.
-    pub fn new(kind: CheckKind, config: CheckConfig) -> Self {
+    pub fn new(kind: CheckKind, config: impl Into<Arc<CheckConfig>>) -> Self {
         let ok = match kind {
             CheckKind::Service => ObjectState::Service(CheckState::Ok),
             CheckKind::Host => ObjectState::Host(HostState::Up),
         };
         CheckStatus {
             kind,
-            config,
+            config: config.into(),
             state: ok,
             state_type: StateType::Hard,
             attempt: 1,
@@ -363,7 +405,7 @@ impl CheckStatus {
             last_hard_state_change_ms: None,
             next_check_ms: None,
             problem_notified: false,
-            flapping_changes: vec![false; FLAPPING_WINDOW],
+            flapping_changes: FlappingWindow::default(),
             flapping_percent: 0.0,
             flapping: false,
             acknowledgement: None,
@@ -401,13 +443,13 @@ impl CheckStatus {
                 if let Some(reason) = rejected {
                     effects.push(CheckEffect::Rejected { reason });
                 } else {
-                    self.acknowledgement = Some(Acknowledgement {
+                    self.acknowledgement = Some(Box::new(Acknowledgement {
                         author,
                         comment,
                         sticky,
                         set_ms: now_ms,
                         expires_ms,
-                    });
+                    }));
                     self.notify(NotificationKind::Acknowledgement, &mut effects);
                 }
             }
@@ -623,14 +665,12 @@ impl CheckStatus {
 
     /// Returns whether flapping just ended.
     fn update_flapping(&mut self, state_change: bool, effects: &mut Vec<CheckEffect>) -> bool {
-        self.flapping_changes.resize(FLAPPING_WINDOW, false);
-        self.flapping_changes.remove(0);
         self.flapping_changes.push(state_change);
         let weighted: f64 = self
             .flapping_changes
             .iter()
             .enumerate()
-            .filter(|(_, changed)| **changed)
+            .filter(|(_, changed)| *changed)
             .map(|(position, _)| 0.8 + 0.02 * position as f64)
             .fold(0.0, |sum, weight| sum + weight);
         self.flapping_percent = 100.0 * weighted / FLAPPING_WINDOW as f64;

@@ -356,3 +356,55 @@ fn status_and_effects_serialize_and_read_back() {
     assert_eq!(back, status);
     insta::assert_json_snapshot!(effects);
 }
+
+#[test]
+fn a_status_is_stored_as_before_and_reads_older_flapping_histories() {
+    let mut status = CheckStatus::new(CheckKind::Service, CheckConfig::default());
+    for state in [CheckState::Critical, CheckState::Ok] {
+        status.apply(result(state), 0);
+    }
+    let written = serde_json::to_value(&status).unwrap();
+    let history = written["flapping_changes"].as_array().unwrap();
+    assert_eq!(history.len(), 20, "a list of 20 booleans, oldest first");
+    assert_eq!(history[18], serde_json::json!(true));
+    assert_eq!(history[19], serde_json::json!(true));
+    assert!(history[..18].iter().all(|changed| changed == false));
+    let read: CheckStatus = serde_json::from_value(written.clone()).unwrap();
+    assert_eq!(read, status);
+
+    // A shorter stored history is padded with "no change" before it; a longer one keeps its
+    // last 20 results.
+    let mut short = written.clone();
+    short["flapping_changes"] = serde_json::json!([true, false]);
+    let read: CheckStatus = serde_json::from_value(short).unwrap();
+    let bits: Vec<bool> = read.flapping_changes.iter().collect();
+    assert_eq!(bits[..18], [false; 18]);
+    assert_eq!(bits[18..], [true, false]);
+    let mut long = written;
+    let mut list = vec![true; 5];
+    list.extend([false; 20]);
+    long["flapping_changes"] = serde_json::json!(list);
+    let read: CheckStatus = serde_json::from_value(long).unwrap();
+    assert_eq!(read.flapping_changes, FlappingWindow::default());
+}
+
+#[test]
+fn check_ids_compare_by_their_names_and_serialize_as_them() {
+    let a = CheckId::new("acme", "web01", "http");
+    let b = CheckId::new("acme", String::from("web01"), "http");
+    assert_eq!(a, b, "two allocations of the same names");
+    let mut set = std::collections::HashSet::new();
+    set.insert(a.clone());
+    assert!(set.contains(&b));
+    assert!(a < CheckId::new("acme", "web02", "http"));
+    let json = serde_json::to_value(&a).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"client": "acme", "asset": "web01", "check": "http"})
+    );
+    assert_eq!(serde_json::from_value::<CheckId>(json).unwrap(), a);
+    assert_eq!(
+        (a.client(), a.asset(), a.check()),
+        ("acme", "web01", "http")
+    );
+}

@@ -102,16 +102,18 @@ impl AssetSelector {
 pub struct CheckDefinition {
     pub id: CheckId,
     pub kind: CheckKind,
-    pub probe: Probe,
-    pub target: ProbeTarget,
+    /// Shared by the checks made from one rule (and one target by those of one asset): a
+    /// rule applied to 100,000 hosts keeps one copy.
+    pub probe: Arc<Probe>,
+    pub target: Arc<ProbeTarget>,
     /// Attempts, check and retry intervals (flapping settings at their defaults).
-    pub config: CheckConfig,
+    pub config: Arc<CheckConfig>,
     pub timeout_ms: i64,
     /// The host checks this one depends on (see the module documentation), sorted.
-    pub depends_on: Vec<CheckId>,
+    pub depends_on: Arc<[CheckId]>,
     /// Where it is written, as a field path in the client: `assets[2].checks[0]` or
     /// `check_rules[1].checks[0]`.
-    pub defined_at: String,
+    pub defined_at: Arc<str>,
 }
 
 /// Every check of every client of the estate, in client, asset and name order (an asset's
@@ -129,7 +131,7 @@ pub fn compile_checks(estate: &Estate) -> Vec<CheckDefinition> {
 pub fn hosts_behind(checks: &[CheckDefinition]) -> HashMap<CheckId, Vec<CheckId>> {
     let mut children: HashMap<&CheckId, Vec<&CheckId>> = HashMap::new();
     for check in checks.iter().filter(|c| c.kind == CheckKind::Host) {
-        for parent in &check.depends_on {
+        for parent in check.depends_on.iter() {
             children.entry(parent).or_default().push(&check.id);
         }
     }
@@ -159,12 +161,13 @@ pub(crate) fn check_findings(client: &Client) -> Vec<Finding> {
 
 /// A check read from its spec, not yet given to an asset.
 #[derive(Clone, Debug)]
+/// Parsed once per rule or asset, shared by every check made from it.
 struct ParsedCheck {
-    name: String,
-    probe: Probe,
-    config: CheckConfig,
+    name: Arc<str>,
+    probe: Arc<Probe>,
+    config: Arc<CheckConfig>,
     timeout_ms: i64,
-    field: String,
+    field: Arc<str>,
 }
 
 struct ParsedRule<'c> {
@@ -234,7 +237,7 @@ fn parse_list(specs: &[CheckSpec], owner: &str, findings: &mut Vec<Finding>) -> 
             findings.push(Finding {
                 field: format!("{field}.name"),
                 message: format!("check `{}` is defined twice", check.name),
-                first_defined: Some(first.field.clone()),
+                first_defined: Some(first.field.to_string()),
             });
             continue;
         }
@@ -310,27 +313,27 @@ fn client_checks(client: &Client) -> (Vec<CheckDefinition>, Vec<Finding>) {
 
     let mut definitions = Vec::new();
     for (asset, (host, checks)) in client.assets.iter().zip(chosen) {
-        let target = probe_target(asset);
-        let above = nearest_checked(&asset.id);
+        let target = Arc::new(probe_target(asset));
+        let above: Arc<[CheckId]> = nearest_checked(&asset.id).into();
         let asset_id: Arc<str> = Arc::from(asset.id.as_str());
         let host_id =
             host.map(|_| CheckId::new(client_id.clone(), asset_id.clone(), host_name.clone()));
-        if let Some(host) = host {
+        if let (Some(host), Some(id)) = (host, &host_id) {
             definitions.push(definition(
-                CheckId::new(client_id.clone(), asset_id.clone(), host_name.clone()),
+                id.clone(),
                 CheckKind::Host,
                 host,
                 &target,
                 above.clone(),
             ));
         }
-        let service_depends_on = match &host_id {
-            Some(id) => vec![id.clone()],
+        let service_depends_on: Arc<[CheckId]> = match host_id {
+            Some(id) => Arc::new([id]),
             None => above,
         };
         for check in checks {
             definitions.push(definition(
-                CheckId::new(client_id.clone(), asset_id.clone(), check.name.as_str()),
+                CheckId::new(client_id.clone(), asset_id.clone(), check.name.clone()),
                 CheckKind::Service,
                 check,
                 &target,
@@ -345,8 +348,8 @@ fn definition(
     id: CheckId,
     kind: CheckKind,
     check: &ParsedCheck,
-    target: &ProbeTarget,
-    depends_on: Vec<CheckId>,
+    target: &Arc<ProbeTarget>,
+    depends_on: Arc<[CheckId]>,
 ) -> CheckDefinition {
     CheckDefinition {
         id,
@@ -677,16 +680,16 @@ fn parse_check(
         return None;
     }
     Some(ParsedCheck {
-        name: name?,
-        probe: probe?,
-        config: CheckConfig {
+        name: Arc::from(name?),
+        probe: Arc::new(probe?),
+        config: Arc::new(CheckConfig {
             max_check_attempts,
             check_interval_ms: interval_ms,
             retry_interval_ms,
             ..CheckConfig::default()
-        },
+        }),
         timeout_ms,
-        field: field.to_owned(),
+        field: Arc::from(field),
     })
 }
 
@@ -1028,7 +1031,7 @@ assets:
             ]
         );
         let own = find(&checks, "acme:web01:ssh");
-        assert_eq!(own.defined_at, "assets[0].checks[0]");
+        assert_eq!(&*own.defined_at, "assets[0].checks[0]");
         assert_eq!(own.config.check_interval_ms, 30_000);
         assert_eq!(
             own.config.retry_interval_ms, 30_000,
@@ -1037,7 +1040,7 @@ assets:
         assert_eq!(own.timeout_ms, 3_000);
         let Probe::Tcp {
             port, connect_ms, ..
-        } = &own.probe
+        } = &*own.probe
         else {
             panic!("{:?}", own.probe)
         };
@@ -1054,11 +1057,11 @@ assets:
 
         let ruled = find(&checks, "acme:db01:ssh");
         assert_eq!(
-            ruled.defined_at, "check_rules[0].checks[0]",
+            &*ruled.defined_at, "check_rules[0].checks[0]",
             "the first rule wins"
         );
         assert_eq!(ruled.kind, CheckKind::Service);
-        assert_eq!(ruled.depends_on, [CheckId::host("acme", "db01")]);
+        assert_eq!(&*ruled.depends_on, [CheckId::host("acme", "db01")]);
         assert_eq!(
             (
                 ruled.target.address.as_str(),
@@ -1075,7 +1078,7 @@ assets:
 
         let load = find(&checks, "acme:db01:load");
         assert_eq!(
-            load.probe,
+            *load.probe,
             Probe::Plugin {
                 command: "/usr/lib/nagios/plugins/check_load".to_owned(),
                 args: vec!["-w".into(), "5".into(), "-c".into(), "10".into()],
@@ -1087,7 +1090,7 @@ assets:
             status,
             method,
             ..
-        } = &find(&checks, "acme:web01:site").probe
+        } = &*find(&checks, "acme:web01:site").probe
         else {
             panic!()
         };
@@ -1102,9 +1105,9 @@ assets:
         let host = find(&checks, "acme:web01:host");
         assert_eq!(host.kind, CheckKind::Host);
         assert_eq!(host.config.check_interval_ms, 60_000);
-        assert!(matches!(host.probe, Probe::Icmp { packets: 5, .. }));
+        assert!(matches!(*host.probe, Probe::Icmp { packets: 5, .. }));
         assert_eq!(
-            find(&checks, "acme:dc01:host").defined_at,
+            &*find(&checks, "acme:dc01:host").defined_at,
             "assets[2].host_check"
         );
     }
@@ -1152,7 +1155,7 @@ assets:
             verify_tls,
             max_redirects,
             ..
-        } = &checks[0].probe
+        } = &*checks[0].probe
         else {
             panic!()
         };
@@ -1223,7 +1226,7 @@ assets:
         let tls = &compile_checks(&estate)[1];
         let Probe::Tls {
             port, days_left, ..
-        } = &tls.probe
+        } = &*tls.probe
         else {
             panic!()
         };
@@ -1271,16 +1274,16 @@ dependencies:
         );
         assert!(find(&checks, "acme:rtr:host").depends_on.is_empty());
         assert_eq!(
-            find(&checks, "acme:srv1:host").depends_on,
+            &*find(&checks, "acme:srv1:host").depends_on,
             [CheckId::host("acme", "rtr")],
             "through the switch, which has no host check"
         );
         assert_eq!(
-            find(&checks, "acme:srv2:host").depends_on,
+            &*find(&checks, "acme:srv2:host").depends_on,
             [CheckId::host("acme", "srv1")]
         );
         assert_eq!(
-            find(&checks, "acme:app:http").depends_on,
+            &*find(&checks, "acme:app:http").depends_on,
             [CheckId::host("acme", "srv2")],
             "a service of an asset without a host check depends on the nearest above"
         );

@@ -78,6 +78,9 @@ const HOSTS_BEHIND_LISTED: usize = 50;
 /// The actor of timeline entries the supervision runtime writes.
 const SUPERVISION_ACTOR: &str = "vigie";
 
+/// The dirty set's capacity kept once emptied.
+const DIRTY_CAPACITY_KEPT: usize = 65_536;
+
 /// Statuses handed to the state writer at once, at most (one transaction).
 const WRITE_CHUNK: usize = 5_000;
 
@@ -182,11 +185,11 @@ pub async fn start(
     impl std::future::Future<Output = ()> + Send + 'static,
     tokio::task::JoinHandle<()>,
 )> {
-    let mut statuses = HashMap::new();
+    let mut stored = HashMap::new();
     for record in store.load_checks().await? {
         match record.id.parse::<CheckId>() {
             Ok(id) => {
-                statuses.insert(id, record.status);
+                stored.insert(id, Box::new(record.status));
             }
             Err(error) => tracing::warn!(%error, "stored check with a malformed id ignored"),
         }
@@ -202,7 +205,7 @@ pub async fn start(
         estate_version: u64::MAX,
         current_estate: Arc::new(Estate::default()),
         checks: HashMap::new(),
-        statuses,
+        stored,
         behind: HashMap::new(),
         depth: HashMap::new(),
         dependents: HashMap::new(),
@@ -246,10 +249,10 @@ pub async fn start(
     // from now, so that no check starts overdue by the time it took.
     supervisor.schedule = Schedule::new();
     supervisor.schedule.apply_estate(
-        supervisor
-            .checks
-            .values()
-            .map(|definition| (definition.id.clone(), schedule_interval(definition))),
+        supervisor.checks.values().map(|checked| {
+            let definition = &checked.definition;
+            (definition.id.clone(), schedule_interval(definition))
+        }),
         crate::clock::now_ms(),
     );
     Ok((
@@ -257,6 +260,12 @@ pub async fn start(
         supervisor.run(inbox),
         writing,
     ))
+}
+
+/// A check of the estate and its status.
+struct Checked {
+    definition: Arc<CheckDefinition>,
+    status: CheckStatus,
 }
 
 /// A finished check, as the task that ran it hands it back.
@@ -274,8 +283,12 @@ struct Supervisor {
     metrics: Arc<Metrics>,
     estate_version: u64,
     current_estate: Arc<Estate>,
-    checks: HashMap<CheckId, Arc<CheckDefinition>>,
-    statuses: HashMap<CheckId, CheckStatus>,
+    /// Every check of the estate, with its status. Boxed: the map keeps up to twice as many
+    /// slots as entries, and a status is ~200 bytes.
+    checks: HashMap<CheckId, Box<Checked>>,
+    /// The statuses read from the store at start, taken up by the first `sync_estate` (what
+    /// is left then belongs to checks gone from the estate).
+    stored: HashMap<CheckId, Box<CheckStatus>>,
     /// For each host check, the host checks behind it.
     behind: HashMap<CheckId, Vec<CheckId>>,
     /// For each host check, how many host checks are above it: parents are handled first.
@@ -372,11 +385,12 @@ impl Supervisor {
         }
         self.next_tick_ms = now.saturating_add(1_000);
         let timed: Vec<CheckId> = self
-            .statuses
+            .checks
             .iter()
-            .filter(|(_, status)| {
-                !status.downtimes.is_empty()
-                    || status
+            .filter(|(_, checked)| {
+                !checked.status.downtimes.is_empty()
+                    || checked
+                        .status
                         .acknowledgement
                         .as_ref()
                         .is_some_and(|ack| ack.expires_ms.is_some())
@@ -384,11 +398,11 @@ impl Supervisor {
             .map(|(id, _)| id.clone())
             .collect();
         for id in timed {
-            let (Some(definition), Some(status)) =
-                (self.checks.get(&id).cloned(), self.statuses.get_mut(&id))
-            else {
+            let Some(checked) = self.checks.get_mut(&id) else {
                 continue;
             };
+            let definition = checked.definition.clone();
+            let status = &mut checked.status;
             let before = status.clone();
             let effects = status.apply(CheckCommand::Tick, now);
             if *status != before {
@@ -414,37 +428,52 @@ impl Supervisor {
         let definitions = compile_checks(&estate);
         self.behind = hosts_behind(&definitions);
         let mut checks = HashMap::with_capacity(definitions.len());
+        let mut previous = std::mem::take(&mut self.checks);
         for definition in definitions {
-            let status = self
-                .statuses
-                .entry(definition.id.clone())
-                .or_insert_with(|| {
-                    self.dirty.insert(definition.id.clone());
-                    CheckStatus::new(definition.kind, definition.config.clone())
-                });
-            if status.kind != definition.kind {
-                *status = CheckStatus::new(definition.kind, definition.config.clone());
-                self.dirty.insert(definition.id.clone());
-            } else if status.config != definition.config {
-                status.config = definition.config.clone();
-                self.dirty.insert(definition.id.clone());
-            }
-            // An unchanged definition keeps its `Arc`, so that a result in flight still counts.
-            let definition = match self.checks.get(&definition.id) {
-                Some(running) if **running == definition => running.clone(),
-                _ => Arc::new(definition),
+            let id = definition.id.clone();
+            let checked = match previous.remove(&id) {
+                Some(mut checked) => {
+                    if fit_status(&mut checked.status, &definition) {
+                        self.dirty.insert(id.clone());
+                    }
+                    // An unchanged definition keeps its `Arc`, so that a result in flight
+                    // still counts.
+                    if *checked.definition != definition {
+                        checked.definition = Arc::new(definition);
+                    }
+                    checked
+                }
+                None => {
+                    // Read from the store (written again only if the estate changed its
+                    // settings), or new.
+                    let (mut status, new) = match self.stored.remove(&id) {
+                        Some(status) => (*status, false),
+                        None => (
+                            CheckStatus::new(definition.kind, definition.config.clone()),
+                            true,
+                        ),
+                    };
+                    if fit_status(&mut status, &definition) || new {
+                        self.dirty.insert(id.clone());
+                    }
+                    Box::new(Checked {
+                        definition: Arc::new(definition),
+                        status,
+                    })
+                }
             };
-            checks.insert(definition.id.clone(), definition);
+            checks.insert(id, checked);
         }
-        let gone: Vec<CheckId> = self
-            .statuses
-            .keys()
-            .filter(|id| !checks.contains_key(*id))
-            .cloned()
-            .collect();
-        for id in gone {
-            let status = self.statuses.remove(&id);
-            if status.is_some_and(|status| !status.last_hard_state.is_ok()) {
+        let gone = previous
+            .into_iter()
+            .map(|(id, checked)| (id, checked.status))
+            .chain(
+                std::mem::take(&mut self.stored)
+                    .into_iter()
+                    .map(|(id, s)| (id, *s)),
+            );
+        for (id, status) in gone {
+            if !status.last_hard_state.is_ok() {
                 commands.push(resolve_command(&id));
             }
             self.dirty.remove(&id);
@@ -455,20 +484,24 @@ impl Supervisor {
         self.plugin_backlog.retain(|id| checks.contains_key(id));
         self.native_backlog.retain(|id| checks.contains_key(id));
         self.schedule.apply_estate(
-            checks
-                .values()
-                .map(|definition| (definition.id.clone(), schedule_interval(definition))),
+            checks.values().map(|checked| {
+                let definition = &checked.definition;
+                (definition.id.clone(), schedule_interval(definition))
+            }),
             now,
         );
         self.dependents.clear();
-        for definition in checks.values() {
-            for parent in &definition.depends_on {
+        for checked in checks.values() {
+            let definition = &checked.definition;
+            for parent in definition.depends_on.iter() {
                 self.dependents
                     .entry(parent.clone())
                     .or_default()
                     .push(definition.id.clone());
             }
         }
+        // Pushed one at a time: a host's ten services would keep room for sixteen.
+        self.dependents.values_mut().for_each(Vec::shrink_to_fit);
         self.depth = host_depths(&checks);
         self.checks = checks;
         self.current_estate = estate;
@@ -489,33 +522,31 @@ impl Supervisor {
         due.sort_by_key(|id| self.order_key(id));
         let mut judged = Vec::new();
         for id in due {
-            let Some(definition) = self.checks.get(&id) else {
+            let Some(checked) = self.checks.get(&id) else {
                 continue;
             };
-            match &definition.probe {
+            let definition = &checked.definition;
+            match &*definition.probe {
                 Probe::Passive {
                     freshness_ms,
                     stale_state,
-                } => {
-                    let last = self.statuses.get(&id).and_then(|s| s.last_check_ms);
-                    match last {
-                        Some(last) if now.saturating_sub(last) < *freshness_ms => {
-                            self.schedule
-                                .reschedule(&id, now, last.saturating_add(*freshness_ms));
-                        }
-                        _ => judged.push(Finished {
-                            definition: definition.clone(),
-                            result: PluginResult::new(
-                                *stale_state,
-                                format!(
-                                    "no passive result for {}",
-                                    vigie_core::estate::format_duration(*freshness_ms)
-                                ),
-                            ),
-                            finished_ms: now,
-                        }),
+                } => match checked.status.last_check_ms {
+                    Some(last) if now.saturating_sub(last) < *freshness_ms => {
+                        self.schedule
+                            .reschedule(&id, now, last.saturating_add(*freshness_ms));
                     }
-                }
+                    _ => judged.push(Finished {
+                        definition: definition.clone(),
+                        result: PluginResult::new(
+                            *stale_state,
+                            format!(
+                                "no passive result for {}",
+                                vigie_core::estate::format_duration(*freshness_ms)
+                            ),
+                        ),
+                        finished_ms: now,
+                    }),
+                },
                 Probe::Plugin { .. } => self.plugin_backlog.push_back(id),
                 _ => self.native_backlog.push_back(id),
             }
@@ -536,7 +567,7 @@ impl Supervisor {
                 let id = backlog
                     .pop_front()
                     .expect("invariant: the backlog is not empty");
-                let Some(definition) = self.checks.get(&id).cloned() else {
+                let Some(definition) = self.checks.get(&id).map(|c| c.definition.clone()) else {
                     continue;
                 };
                 let due_ms = self.schedule.due_at(&id).unwrap_or(now);
@@ -583,7 +614,7 @@ impl Supervisor {
             let id = done.definition.id.clone();
             // A result of a definition since replaced or removed says nothing of the new one.
             let current = self.checks.get(&id);
-            if !current.is_some_and(|current| Arc::ptr_eq(current, &done.definition)) {
+            if !current.is_some_and(|current| Arc::ptr_eq(&current.definition, &done.definition)) {
                 if current.is_some() {
                     self.schedule.skip(&id, done.finished_ms);
                 }
@@ -594,7 +625,7 @@ impl Supervisor {
                 definition.kind == CheckKind::Host && self.any_down(&definition.depends_on);
             self.recorder
                 .record(&id, &done.result.perfdata, done.finished_ms);
-            let Some(status) = self.statuses.get_mut(&id) else {
+            let Some(status) = self.checks.get_mut(&id).map(|c| &mut c.status) else {
                 continue;
             };
             let before = Significant::of(status);
@@ -626,10 +657,9 @@ impl Supervisor {
     /// UP, as Icinga checks parents on demand: a router's failure is then known before the
     /// hosts behind it reach their last attempt, and they turn UNREACHABLE, not DOWN.
     fn check_parents_now(&mut self, definition: &CheckDefinition, now: i64) {
-        for parent in &definition.depends_on {
+        for parent in definition.depends_on.iter() {
             let up = self
-                .statuses
-                .get(parent)
+                .status(parent)
                 .is_some_and(|status| status.state == ObjectState::Host(HostState::Up));
             if up {
                 self.schedule.hasten(parent, now);
@@ -707,7 +737,7 @@ impl Supervisor {
             .into_iter()
             .flatten()
             .filter(|id| self.unpaged.contains(*id))
-            .filter_map(|id| self.checks.get(id).cloned())
+            .filter_map(|id| self.checks.get(id).map(|c| c.definition.clone()))
             .collect();
         for definition in waiting {
             if !self.any_down(&definition.depends_on) {
@@ -723,7 +753,7 @@ impl Supervisor {
         commands: &mut Vec<IncidentCommand>,
     ) {
         self.unpaged.remove(&definition.id);
-        let Some(status) = self.statuses.get(&definition.id) else {
+        let Some(status) = self.status(&definition.id) else {
             return;
         };
         let quiet = status.acknowledgement.is_some() || status.in_downtime() || status.flapping;
@@ -732,10 +762,14 @@ impl Supervisor {
         }
     }
 
+    fn status(&self, id: &CheckId) -> Option<&CheckStatus> {
+        self.checks.get(id).map(|checked| &checked.status)
+    }
+
     /// Whether any of these host checks is DOWN or UNREACHABLE now (soft or hard).
     fn any_down(&self, hosts: &[CheckId]) -> bool {
         hosts.iter().any(|host| {
-            self.statuses.get(host).is_some_and(|status| {
+            self.status(host).is_some_and(|status| {
                 matches!(
                     status.state,
                     ObjectState::Host(HostState::Down | HostState::Unreachable)
@@ -748,13 +782,13 @@ impl Supervisor {
     /// output as labels; for a host, the hosts behind it.
     fn problem_signal(&self, definition: &CheckDefinition, now: i64) -> IncidentCommand {
         let id = &definition.id;
-        let status = &self.statuses[id];
-        let asset = self.current_estate.asset(&id.client, &id.asset);
-        let asset_name = asset.map_or(&*id.asset, |asset| asset.display_name());
+        let status = &self.checks[id].status;
+        let asset = self.current_estate.asset(id.client(), id.asset());
+        let asset_name = asset.map_or(id.asset(), |asset| asset.display_name());
         let state = status.state.as_str();
         let mut labels = Map::new();
         labels.insert("check".into(), json!(id.to_string()));
-        labels.insert("check_name".into(), json!(id.check));
+        labels.insert("check_name".into(), json!(id.check()));
         labels.insert("check_kind".into(), json!(definition.kind));
         labels.insert("probe".into(), json!(definition.probe.kind()));
         labels.insert("state".into(), json!(state));
@@ -769,13 +803,13 @@ impl Supervisor {
         }
         let mut title = match definition.kind {
             CheckKind::Host => format!("{asset_name} is {state}"),
-            CheckKind::Service => format!("{} {state} on {asset_name}", id.check),
+            CheckKind::Service => format!("{} {state} on {asset_name}", id.check()),
         };
         if let Some(behind) = self.behind.get(id) {
             let listed: Vec<Value> = behind
                 .iter()
                 .take(HOSTS_BEHIND_LISTED)
-                .map(|host| json!(host.asset))
+                .map(|host| json!(host.asset()))
                 .collect();
             labels.insert("unreachable_children".into(), json!(behind.len()));
             labels.insert("unreachable_hosts".into(), Value::Array(listed));
@@ -791,12 +825,12 @@ impl Supervisor {
             _ => Severity::Critical,
         };
         IncidentCommand::Signal(AlertSignal {
-            client: id.client.to_string(),
+            client: id.client().to_string(),
             fingerprint: fingerprint(id),
-            rule: format!("check/{}", id.check),
+            rule: format!("check/{}", id.check()),
             title,
             severity,
-            asset: Some(id.asset.to_string()),
+            asset: Some(id.asset().to_string()),
             source: "supervision".into(),
             kind: "check".into(),
             criticality: asset.map(|asset| asset.criticality),
@@ -809,12 +843,12 @@ impl Supervisor {
     async fn handle_request(&mut self, request: Request) {
         let Request { id, request, reply } = request;
         let now = crate::clock::now_ms();
-        let (Some(definition), Some(status)) =
-            (self.checks.get(&id).cloned(), self.statuses.get_mut(&id))
-        else {
+        let Some(checked) = self.checks.get_mut(&id) else {
             let _ = reply.send(Err(SupervisionError::UnknownCheck(id.to_string())));
             return;
         };
+        let definition = checked.definition.clone();
+        let status = &mut checked.status;
         if let CheckRequest::PassiveResult { result, time_ms } = request {
             let finished_ms = time_ms.map_or(now, |t| t.min(now));
             self.process(
@@ -976,7 +1010,13 @@ impl Supervisor {
     fn take_changes(&mut self, done: Option<oneshot::Sender<bool>>, all: bool) -> writer::Batch {
         let limit = if all { usize::MAX } else { WRITE_CHUNK };
         let mut ids: Vec<CheckId> = if self.dirty.len() <= limit {
-            self.dirty.drain().collect()
+            let ids = self.dirty.drain().collect();
+            // A first start marks every check dirty: that capacity is not kept for the
+            // handful a round changes.
+            if self.dirty.capacity() > DIRTY_CAPACITY_KEPT {
+                self.dirty = HashSet::new();
+            }
+            ids
         } else {
             let ids: Vec<CheckId> = self.dirty.iter().take(limit).cloned().collect();
             for id in &ids {
@@ -995,7 +1035,7 @@ impl Supervisor {
         }
         let records = ids
             .iter()
-            .filter(|id| self.statuses.contains_key(*id))
+            .filter(|id| self.checks.contains_key(*id))
             .map(|id| self.record(id))
             .collect();
         writer::Batch {
@@ -1007,19 +1047,19 @@ impl Supervisor {
 
     /// A check as stored: its status, with the time the schedule will run it next.
     fn record(&self, id: &CheckId) -> CheckRecord {
-        let mut status = self.statuses[id].clone();
+        let mut status = self.checks[id].status.clone();
         if let Some(due) = self.schedule.due_at(id) {
             status.next_check_ms = Some(due);
         }
         let probe = self
             .checks
             .get(id)
-            .map_or("", |definition| definition.probe.kind());
+            .map_or("", |checked| checked.definition.probe.kind());
         CheckRecord {
             id: id.to_string(),
-            client: id.client.to_string(),
-            asset: id.asset.to_string(),
-            check: id.check.to_string(),
+            client: id.client().to_string(),
+            asset: id.asset().to_string(),
+            check: id.check().to_string(),
             kind: status.kind,
             probe: probe.to_owned(),
             updated_ms: crate::clock::now_ms(),
@@ -1030,30 +1070,44 @@ impl Supervisor {
 
 /// A check's alert: one per check and client.
 fn fingerprint(id: &CheckId) -> String {
-    format!("check:{}:{}", id.asset, id.check)
+    format!("check:{}:{}", id.asset(), id.check())
 }
 
 fn resolve_command(id: &CheckId) -> IncidentCommand {
     IncidentCommand::ResolveAlert {
-        client: id.client.to_string(),
+        client: id.client().to_string(),
         fingerprint: fingerprint(id),
         actor: SUPERVISION_ACTOR.into(),
     }
 }
 
+/// Gives a status the kind and settings of its definition: reset when the kind changed (a
+/// host check turned service), the new settings otherwise. Whether it changed.
+fn fit_status(status: &mut CheckStatus, definition: &CheckDefinition) -> bool {
+    if status.kind != definition.kind {
+        *status = CheckStatus::new(definition.kind, definition.config.clone());
+        true
+    } else if status.config != definition.config {
+        status.config = definition.config.clone();
+        true
+    } else {
+        false
+    }
+}
+
 /// A passive check is looked at once per freshness period; the others run at their interval.
 fn schedule_interval(definition: &CheckDefinition) -> i64 {
-    match definition.probe {
+    match *definition.probe {
         Probe::Passive { freshness_ms, .. } => freshness_ms,
         _ => definition.config.check_interval_ms,
     }
 }
 
 /// For each host check, the length of the longest chain of host checks above it.
-fn host_depths(checks: &HashMap<CheckId, Arc<CheckDefinition>>) -> HashMap<CheckId, usize> {
+fn host_depths(checks: &HashMap<CheckId, Box<Checked>>) -> HashMap<CheckId, usize> {
     fn depth(
         id: &CheckId,
-        checks: &HashMap<CheckId, Arc<CheckDefinition>>,
+        checks: &HashMap<CheckId, Box<Checked>>,
         known: &mut HashMap<CheckId, usize>,
         visiting: &mut HashSet<CheckId>,
     ) -> usize {
@@ -1064,7 +1118,9 @@ fn host_depths(checks: &HashMap<CheckId, Arc<CheckDefinition>>) -> HashMap<Check
         if !visiting.insert(id.clone()) {
             return 0;
         }
-        let parents = checks.get(id).map_or(&[][..], |c| c.depends_on.as_slice());
+        let parents = checks
+            .get(id)
+            .map_or(&[][..], |c| &c.definition.depends_on[..]);
         let value = parents
             .iter()
             .map(|parent| depth(parent, checks, known, visiting) + 1)
@@ -1077,7 +1133,7 @@ fn host_depths(checks: &HashMap<CheckId, Arc<CheckDefinition>>) -> HashMap<Check
     let mut known = HashMap::new();
     let mut visiting = HashSet::new();
     for (id, check) in checks {
-        if check.kind == CheckKind::Host {
+        if check.definition.kind == CheckKind::Host {
             depth(id, checks, &mut known, &mut visiting);
         }
     }

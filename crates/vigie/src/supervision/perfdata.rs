@@ -120,7 +120,7 @@ impl Recorder {
             };
             self.pending.push(PerfdataPoint {
                 check_id: check_id.clone(),
-                client: id.client.to_string(),
+                client: id.client().to_string(),
                 label: item.label,
                 unit: item.uom,
                 time_ms,

@@ -19,7 +19,7 @@ const PLUGIN_DIRS: [&str; 3] = [
 
 pub async fn run_check(definition: &CheckDefinition) -> PluginResult {
     let timeout = Duration::from_millis(u64::try_from(definition.timeout_ms).unwrap_or(0));
-    match &definition.probe {
+    match &*definition.probe {
         Probe::Plugin { command, args, env } if !command.contains('/') => {
             let probe = Probe::Plugin {
                 command: plugin_program(command).to_string_lossy().into_owned(),
