@@ -9,6 +9,7 @@ pub mod config;
 pub mod estate;
 pub mod hunt;
 pub mod ingest;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;

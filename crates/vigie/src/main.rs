@@ -199,7 +199,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    limit_malloc_arenas();
+    vigie::memory::limit_arenas();
     // ring, the one rustls provider, for every HTTP client of the process.
     vigie::notify::install_crypto_provider();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -524,18 +524,3 @@ async fn token(command: TokenCommand) -> Result<ExitCode> {
     }
 }
 
-/// glibc gives each thread that allocates under contention an arena of its own, up to 8 per
-/// core, and a status allocated on one worker thread and freed on another leaves holes in
-/// both: on a million checks that was ~5 % of the resident memory. One arena per core.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `mallopt` only sets a tunable of the allocator; it is called before the
-        // runtime starts any thread.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
-        }
-    }
-}

@@ -78,6 +78,10 @@ const HOSTS_BEHIND_LISTED: usize = 50;
 /// The actor of timeline entries the supervision runtime writes.
 const SUPERVISION_ACTOR: &str = "vigie";
 
+/// How often the supervision task has the allocator's free memory handed back; the first
+/// time with its first round, after a start's temporary structures are gone.
+const TRIM_EVERY_MS: i64 = 60_000;
+
 /// The dirty set's capacity kept once emptied.
 const DIRTY_CAPACITY_KEPT: usize = 65_536;
 
@@ -225,6 +229,7 @@ pub async fn start(
         unpaged: HashSet::new(),
         removed: Vec::new(),
         next_tick_ms: 0,
+        next_trim_ms: 0,
     };
     // The estate's checks are written before the server answers: the API lists and serves
     // every check it was started with from its first request, not after the first round.
@@ -321,6 +326,8 @@ struct Supervisor {
     removed: Vec<String>,
     /// When timers (downtimes, acknowledgement expiries) are next looked at.
     next_tick_ms: i64,
+    /// When the allocator's free memory is next handed back (`TRIM_EVERY_MS`).
+    next_trim_ms: i64,
     /// The results' perfdata, on its way to the store as time series.
     recorder: perfdata::Recorder,
 }
@@ -332,6 +339,7 @@ impl Supervisor {
             let mut commands = Vec::new();
             self.sync_estate(now, &mut commands);
             self.tick_timers(now, &mut commands);
+            self.trim_memory(now);
             let finished = self.dispatch(now);
             // New checks are written at once, so that the API lists them before they run.
             self.start_sweep(now);
@@ -374,6 +382,16 @@ impl Supervisor {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// Hands the allocator's free memory back to the system now and then, off the async
+    /// workers (`crate::memory::trim`).
+    fn trim_memory(&mut self, now: i64) {
+        if now < self.next_trim_ms {
+            return;
+        }
+        self.next_trim_ms = now.saturating_add(TRIM_EVERY_MS);
+        tokio::task::spawn_blocking(crate::memory::trim);
     }
 
     /// Lets time pass for the checks with a downtime or an expiring acknowledgement, at most
