@@ -523,4 +523,3 @@ async fn token(command: TokenCommand) -> Result<ExitCode> {
         }
     }
 }
-
