@@ -191,6 +191,37 @@ pub async fn acknowledge(
     run_request(&state, &caller, &id, request).await
 }
 
+/// Clears a check's acknowledgement: its problem pages again at its next notification.
+pub async fn remove_acknowledgement(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(OPERATORS, "remove acknowledgements")?;
+    run_request(&state, &caller, &id, CheckRequest::RemoveAcknowledgement).await
+}
+
+/// Removes a downtime of a check, ending it at once when active.
+pub async fn remove_downtime(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, downtime)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(OPERATORS, "remove downtimes")?;
+    let downtime: u64 = downtime.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "`{downtime}` is not a downtime id: expected the `id` of one of the check's `downtimes`"
+        ))
+    })?;
+    run_request(
+        &state,
+        &caller,
+        &id,
+        CheckRequest::RemoveDowntime { id: downtime },
+    )
+    .await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DowntimeBody {

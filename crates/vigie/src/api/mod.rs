@@ -87,8 +87,15 @@ pub fn router(state: AppState) -> Router {
         .route("/assets", get(estate::list_assets))
         .route("/checks", get(checks::list_checks))
         .route("/checks/{id}", get(checks::get_check))
-        .route("/checks/{id}/acknowledge", post(checks::acknowledge))
+        .route(
+            "/checks/{id}/acknowledge",
+            post(checks::acknowledge).delete(checks::remove_acknowledgement),
+        )
         .route("/checks/{id}/downtimes", post(checks::schedule_downtime))
+        .route(
+            "/checks/{id}/downtimes/{downtime}",
+            axum::routing::delete(checks::remove_downtime),
+        )
         .route("/checks/{id}/perfdata", get(perfdata::get_perfdata))
         .route("/actions/process-check-result", post(passive::icinga))
         .route("/passive/nrdp", post(passive::nrdp))

@@ -214,7 +214,11 @@ fn paths() -> Value {
     add("/api/v1/checks/{id}", json!({"get": get_check()}));
     add(
         "/api/v1/checks/{id}/acknowledge",
-        json!({"post": acknowledge_check()}),
+        json!({"post": acknowledge_check(), "delete": remove_check_acknowledgement()}),
+    );
+    add(
+        "/api/v1/checks/{id}/downtimes/{downtime}",
+        json!({"delete": remove_check_downtime()}),
     );
     add(
         "/api/v1/checks/{id}/downtimes",
@@ -779,6 +783,34 @@ fn acknowledge_check() -> Value {
                 },
             })),
             "responses": {"200": json_response("The check, acknowledged.", schema("Check"))},
+        }),
+        &[400, 403, 404, 409],
+    )
+}
+
+fn remove_check_acknowledgement() -> Value {
+    api_operation(
+        json!({
+            "tags": ["checks"],
+            "operationId": "remove_check_acknowledgement",
+            "summary": "Remove a check's acknowledgement",
+            "description": "Clears the acknowledgement, as Icinga's `remove-acknowledgement`: the problem pages again at its next notification. A check without one answers `409`.\n\nRoles: `admin` and `operator`.",
+            "parameters": [parameter("CheckId")],
+            "responses": {"200": json_response("The check, without its acknowledgement.", schema("Check"))},
+        }),
+        &[403, 404, 409],
+    )
+}
+
+fn remove_check_downtime() -> Value {
+    api_operation(
+        json!({
+            "tags": ["checks"],
+            "operationId": "remove_check_downtime",
+            "summary": "Remove a downtime of a check",
+            "description": "Removes the downtime with this `id` (from the check's `downtimes`), as Icinga's `remove-downtime`; an active one ends at once, and a problem it kept quiet pages then. An unknown id answers `409`, one that is not a number `400`.\n\nRoles: `admin` and `operator`.",
+            "parameters": [parameter("CheckId"), {"name": "downtime", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}, "description": "The downtime's `id`."}],
+            "responses": {"200": json_response("The check, without that downtime.", schema("Check"))},
         }),
         &[400, 403, 404, 409],
     )

@@ -131,6 +131,10 @@ pub enum CheckRequest {
         end_ms: i64,
         duration_ms: Option<i64>,
     },
+    /// Clears the acknowledgement (Icinga's `remove-acknowledgement`).
+    RemoveAcknowledgement,
+    /// Removes a downtime by its id, active or not (Icinga's `remove-downtime`).
+    RemoveDowntime { id: u64 },
     /// A result from outside (Icinga's process-check-result, NRDP, an external command),
     /// taken as if the check had run: for a passive check, or ahead of an active one's next
     /// run, as Icinga accepts it.
@@ -914,6 +918,8 @@ impl Supervisor {
                     DowntimeKind::Flexible { duration_ms }
                 }),
             },
+            CheckRequest::RemoveAcknowledgement => CheckCommand::RemoveAcknowledgement,
+            CheckRequest::RemoveDowntime { id } => CheckCommand::RemoveDowntime { id },
         };
         let effects = status.apply(command, now);
         let rejected = effects.iter().find_map(|effect| match effect {

@@ -110,6 +110,18 @@ impl Supervised {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    async fn delete(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     async fn token(&self, role: &str, client: Option<&str>) -> String {
         let (status, body) = self
             .post(
@@ -468,6 +480,51 @@ async fn acknowledgements_downtimes_and_state_survive_a_restart(engine: Engine) 
     let after_alerts = supervised.alerts("acme").await;
     assert_eq!(after_alerts.len(), before_alerts.len());
     assert_eq!(after_alerts[0]["count"], before_alerts[0]["count"]);
+
+    // Removing them, as Icinga's remove-downtime and remove-acknowledgement.
+    let operator = supervised.token("operator", None).await;
+    let downtime = check["downtimes"][0]["id"].as_u64().unwrap();
+    let downtimes = format!("/api/v1/checks/{id}/downtimes");
+    let (status, bad) = supervised
+        .delete(&operator, &format!("{downtimes}/first"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    let (status, unknown) = supervised
+        .delete(&operator, &format!("{downtimes}/{}", downtime + 99))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{unknown}");
+    let client = supervised.token("client", Some("acme")).await;
+    let (status, _) = supervised
+        .delete(&client, &format!("{downtimes}/{downtime}"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, without) = supervised
+        .delete(&operator, &format!("{downtimes}/{downtime}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{without}");
+    assert_eq!(without["in_downtime"], false);
+    assert_eq!(without["downtimes"], json!([]));
+    let acknowledge = format!("/api/v1/checks/{id}/acknowledge");
+    let (status, unacked) = supervised.delete(&operator, &acknowledge).await;
+    assert_eq!(status, StatusCode::OK, "{unacked}");
+    assert_eq!(unacked["acknowledgement"], Value::Null);
+    let (status, again) = supervised.delete(&operator, &acknowledge).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(
+        again["error"]["message"],
+        "check acme:srv:disk: the check is not acknowledged"
+    );
+    let (_, stored) = supervised
+        .get(&supervised.admin, &format!("/api/v1/checks/{id}"))
+        .await;
+    assert_eq!(
+        (
+            stored["acknowledgement"].clone(),
+            stored["in_downtime"].clone()
+        ),
+        (Value::Null, json!(false)),
+        "written before the answer"
+    );
     supervised.stop().await;
 }
 
