@@ -233,6 +233,12 @@ pub struct DowntimeBody {
     /// Makes the downtime flexible: it lasts this long from the first problem within
     /// `[start_ms, end_ms)`. Absent: fixed over the window.
     duration_ms: Option<i64>,
+    /// On a host check: the same downtime for the hosts behind it.
+    #[serde(default)]
+    children: bool,
+    /// On a host check: the same downtime for its services (and its children's).
+    #[serde(default)]
+    services: bool,
 }
 
 pub async fn schedule_downtime(
@@ -249,6 +255,8 @@ pub async fn schedule_downtime(
         start_ms: body.start_ms.unwrap_or_else(crate::clock::now_ms),
         end_ms: body.end_ms,
         duration_ms: body.duration_ms,
+        children: body.children,
+        services: body.services,
     };
     let check = run_request(&state, &caller, &id, request).await?;
     Ok((StatusCode::CREATED, check))

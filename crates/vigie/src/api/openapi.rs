@@ -833,6 +833,8 @@ fn schedule_check_downtime() -> Value {
                     "start_ms": nullable("integer", "When the window opens; now when absent."),
                     "end_ms": epoch_ms("When the window closes."),
                     "duration_ms": nullable("integer", "Makes it flexible: how long it lasts once triggered."),
+                    "children": {"type": "boolean", "default": false, "description": "On a host check: the same downtime for the hosts behind it, recursively (Icinga's `child_options`)."},
+                    "services": {"type": "boolean", "default": false, "description": "On a host check: the same downtime for its services, and with `children` for theirs (Icinga's `all_services`)."},
                 },
             })),
             "responses": {"201": json_response("The check with its new downtime.", schema("Check"))},

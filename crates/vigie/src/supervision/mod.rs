@@ -130,6 +130,12 @@ pub enum CheckRequest {
         start_ms: i64,
         end_ms: i64,
         duration_ms: Option<i64>,
+        /// On a host check: the same downtime for the hosts behind it, recursively (Icinga's
+        /// `child_options`).
+        children: bool,
+        /// On a host check: the same downtime for its services, and with `children` for
+        /// theirs (Icinga's `all_services`).
+        services: bool,
     },
     /// Clears the acknowledgement (Icinga's `remove-acknowledgement`).
     RemoveAcknowledgement,
@@ -870,7 +876,24 @@ impl Supervisor {
             return;
         };
         let definition = checked.definition.clone();
-        let status = &mut checked.status;
+        // The other checks a host's downtime covers: its children and their services.
+        let mut covered = Vec::new();
+        if let CheckRequest::ScheduleDowntime {
+            children, services, ..
+        } = &request
+            && (*children || *services)
+        {
+            if definition.kind != CheckKind::Host {
+                let _ = reply.send(Err(SupervisionError::Rejected(
+                    "`children` and `services` apply to a host check's downtime".into(),
+                )));
+                return;
+            }
+            covered = self.covered_by_downtime(&id, *children, *services);
+        }
+        let Some(status) = self.checks.get_mut(&id).map(|c| &mut c.status) else {
+            return;
+        };
         if let CheckRequest::PassiveResult { result, time_ms } = request {
             let finished_ms = time_ms.map_or(now, |t| t.min(now));
             self.process(
@@ -908,6 +931,7 @@ impl Supervisor {
                 start_ms,
                 end_ms,
                 duration_ms,
+                ..
             } => CheckCommand::ScheduleDowntime {
                 id: status.downtimes.iter().map(|d| d.id).max().unwrap_or(0) + 1,
                 author,
@@ -921,6 +945,7 @@ impl Supervisor {
             CheckRequest::RemoveAcknowledgement => CheckCommand::RemoveAcknowledgement,
             CheckRequest::RemoveDowntime { id } => CheckCommand::RemoveDowntime { id },
         };
+        let copy = covered_copy(&command);
         let effects = status.apply(command, now);
         let rejected = effects.iter().find_map(|effect| match effect {
             CheckEffect::Rejected { reason } => Some(*reason),
@@ -929,12 +954,62 @@ impl Supervisor {
         self.dirty.insert(id.clone());
         let mut commands = Vec::new();
         self.take_effects(&definition, effects, now, &mut commands);
+        if rejected.is_none()
+            && let Some(copy) = copy
+        {
+            for other in covered {
+                let Some(checked) = self.checks.get_mut(&other) else {
+                    continue;
+                };
+                let definition = checked.definition.clone();
+                let status = &mut checked.status;
+                let mut command = copy.clone();
+                if let CheckCommand::ScheduleDowntime { id, .. } = &mut command {
+                    *id = status.downtimes.iter().map(|d| d.id).max().unwrap_or(0) + 1;
+                }
+                let effects = status.apply(command, now);
+                self.dirty.insert(other);
+                self.take_effects(&definition, effects, now, &mut commands);
+            }
+        }
         self.commit(commands).await;
         let answer = match rejected {
             Some(reason) => Err(SupervisionError::Rejected(rejection_text(reason).into())),
             None => Ok(self.record(&id)),
         };
         self.answer_once_written(reply, answer).await;
+    }
+
+    /// The checks a downtime on host check `host` also covers: with `children`, the host
+    /// checks behind it (recursively); with `services`, the services of the host (and of
+    /// those children). Sorted, without `host`.
+    fn covered_by_downtime(&self, host: &CheckId, children: bool, services: bool) -> Vec<CheckId> {
+        let mut hosts = vec![host.clone()];
+        if children {
+            hosts.extend(self.behind.get(host).into_iter().flatten().cloned());
+        }
+        let mut covered: Vec<CheckId> = Vec::new();
+        if services {
+            for host in &hosts {
+                covered.extend(
+                    self.dependents
+                        .get(host)
+                        .into_iter()
+                        .flatten()
+                        .filter(|dependent| {
+                            dependent.asset() == host.asset()
+                                && self.checks.get(*dependent).is_some_and(|checked| {
+                                    checked.definition.kind == CheckKind::Service
+                                })
+                        })
+                        .cloned(),
+                );
+            }
+        }
+        covered.extend(hosts.into_iter().skip(1));
+        covered.sort();
+        covered.dedup();
+        covered
     }
 
     /// Sends `answer` once every status changed so far is in the store, without holding up
@@ -1103,6 +1178,11 @@ fn resolve_command(id: &CheckId) -> IncidentCommand {
         fingerprint: fingerprint(id),
         actor: SUPERVISION_ACTOR.into(),
     }
+}
+
+/// A downtime command to repeat on the checks it covers (its id is set per check).
+fn covered_copy(command: &CheckCommand) -> Option<CheckCommand> {
+    matches!(command, CheckCommand::ScheduleDowntime { .. }).then(|| command.clone())
 }
 
 /// Gives a status the kind and settings of its definition: reset when the kind changed (a

@@ -216,7 +216,101 @@ on_sqlite_and_postgres!(
     passive_results_arrive_in_icinga_nrdp_and_external_command_formats,
     prometheus_alerts_open_and_resolve_incidents,
     a_downtime_starts_and_ends_on_time_without_a_new_result,
+    a_host_downtime_covers_its_children_and_services_when_asked,
 );
+
+/// A check's downtimes: how many, and whether one is active.
+async fn in_downtime(supervised: &Supervised, id: &str) -> (usize, bool) {
+    let (status, check) = supervised
+        .get(&supervised.admin, &format!("/api/v1/checks/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    (
+        check["downtimes"].as_array().unwrap().len(),
+        check["in_downtime"] == json!(true),
+    )
+}
+
+async fn a_host_downtime_covers_its_children_and_services_when_asked(engine: Engine) {
+    // A router, a server behind it with a service, and another host beside the router.
+    let estate = format!(
+        "\
+id: acme
+name: ACME
+assets:
+  - id: rtr
+    kind: network_device
+    host_check: {{ kind: plugin, command: {CHECK_DUMMY}, args: [0, up] }}
+    checks:
+      - {{ name: bgp, kind: plugin, command: {CHECK_DUMMY}, args: [0, fine] }}
+  - id: srv
+    kind: host
+    host_check: {{ kind: plugin, command: {CHECK_DUMMY}, args: [0, up] }}
+    checks:
+      - {{ name: http, kind: plugin, command: {CHECK_DUMMY}, args: [0, fine] }}
+  - id: other
+    kind: host
+    host_check: {{ kind: plugin, command: {CHECK_DUMMY}, args: [0, up] }}
+dependencies:
+  - {{ from: srv, to: rtr }}
+"
+    );
+    let Some(mut supervised) = Supervised::start(engine, &estate).await else {
+        return;
+    };
+    let operator = supervised.token("operator", None).await;
+    let end_ms = vigie::clock::now_ms() + 3_600_000;
+    let (status, refused) = supervised
+        .post(
+            &operator,
+            "/api/v1/checks/acme:rtr:bgp/downtimes",
+            json!({"end_ms": end_ms, "children": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(
+        refused["error"]["message"],
+        "check acme:rtr:bgp: `children` and `services` apply to a host check's downtime"
+    );
+
+    // The router alone: nothing else.
+    let (status, router) = supervised
+        .post(
+            &operator,
+            "/api/v1/checks/acme:rtr:host/downtimes",
+            json!({"comment": "firmware", "end_ms": end_ms}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{router}");
+    assert_eq!(in_downtime(&supervised, "acme:srv:host").await, (0, false));
+    assert_eq!(in_downtime(&supervised, "acme:rtr:bgp").await, (0, false));
+
+    // With children and services: the router's service, the server and its service, each
+    // with a downtime of its own; not the host beside it.
+    let (status, router) = supervised
+        .post(
+            &operator,
+            "/api/v1/checks/acme:rtr:host/downtimes",
+            json!({"comment": "move", "end_ms": end_ms, "children": true, "services": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{router}");
+    assert_eq!(router["downtimes"].as_array().unwrap().len(), 2);
+    for id in ["acme:rtr:bgp", "acme:srv:host", "acme:srv:http"] {
+        assert_eq!(in_downtime(&supervised, id).await, (1, true), "{id}");
+    }
+    assert_eq!(
+        in_downtime(&supervised, "acme:other:host").await,
+        (0, false)
+    );
+    let (_, server) = supervised
+        .get(&supervised.admin, "/api/v1/checks/acme:srv:http")
+        .await;
+    assert_eq!(server["downtimes"][0]["comment"], "move");
+    assert_eq!(server["downtimes"][0]["author"], "operator-all");
+    assert_eq!(server["downtimes"][0]["end_ms"], json!(end_ms));
+    supervised.stop().await;
+}
 
 async fn a_failing_plugin_pages_once_hard_and_a_reload_that_fixes_it_resolves_the_incident(
     engine: Engine,
