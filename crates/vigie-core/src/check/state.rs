@@ -51,8 +51,8 @@
 //!   `DowntimeEnd`.
 //! - When the last active downtime ends, or flapping ends, what was kept quiet and still holds
 //!   is told: a hard problem not yet notified (`Problem`, unless acknowledged), or a recovery
-//!   from a notified problem (`Recovery`). Recurring downtimes are out of scope: the scheduler at the edge would
-//!   expand them into fixed ones.
+//!   from a notified problem (`Recovery`). Recurring downtimes are not the state machine's: the supervision
+//!   runtime gives each occurrence as a fixed one (the estate's `recurring_downtimes`).
 //!
 //! Time-driven changes (acknowledgement expiry, downtime start and end) happen at the start of
 //! every command, so `Tick` only needs to be sent when nothing else comes.

@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::validate::{Finding, is_slug};
-use super::{Asset, AssetKind, Client, Estate, parse_duration};
+use super::{Asset, AssetKind, BusinessHours, Client, Estate, parse_duration};
 use crate::check::{
     CheckConfig, CheckId, CheckKind, CheckState, DEFAULT_TIMEOUT, HOST_CHECK_NAME, Probe,
     ProbeTarget, Thresholds, parse_range,
@@ -77,6 +77,32 @@ pub struct CheckRule {
     pub host_check: Option<CheckSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckSpec>,
+}
+
+/// A downtime that comes back every week (Icinga's `ScheduledDowntime`): every check of the
+/// assets it matches (or only those it names) gets a fixed downtime over each occurrence of
+/// its window, from the window's start in its time zone, once the occurrence has begun.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecurringDowntime {
+    pub name: String,
+    #[serde(rename = "match", default)]
+    pub selector: AssetSelector,
+    /// Check names (`host` for the host check); empty: every check of the matched assets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
+    /// Days, `from` and `to` in a time zone, as `business_hours`.
+    pub window: BusinessHours,
+    #[serde(default)]
+    pub comment: String,
+}
+
+impl RecurringDowntime {
+    /// Whether it applies to this check of this asset.
+    pub fn covers(&self, asset: &Asset, check: &str) -> bool {
+        self.selector.matches(asset)
+            && (self.checks.is_empty() || self.checks.iter().any(|c| c == check))
+    }
 }
 
 /// The assets a rule applies to: those carrying every tag listed and, when kinds are listed,

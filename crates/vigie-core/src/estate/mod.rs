@@ -59,7 +59,8 @@ mod response_tests;
 mod tests;
 
 pub use checks::{
-    AssetSelector, CheckDefinition, CheckRule, CheckSpec, compile_checks, hosts_behind,
+    AssetSelector, CheckDefinition, CheckRule, CheckSpec, RecurringDowntime, compile_checks,
+    hosts_behind,
 };
 pub use detection::{
     ClientDetection, DERIVED_PLACEHOLDERS, DOMAIN_CONTROLLER_TAG, WORKSTATION_TAG,
@@ -158,6 +159,9 @@ pub struct Client {
     /// Checks applied to the assets they match (see `checks`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub check_rules: Vec<CheckRule>,
+    /// Downtimes that come back every week (see `checks::RecurringDowntime`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recurring_downtimes: Vec<RecurringDowntime>,
     /// Sigma placeholder values for this client's rules (see `detection`).
     #[serde(default, skip_serializing_if = "ClientDetection::is_empty")]
     pub detection: ClientDetection,
@@ -401,6 +405,9 @@ impl Estate {
             existing.teams.extend(incoming.teams);
             existing.contacts.extend(incoming.contacts);
             existing.check_rules.extend(incoming.check_rules);
+            existing
+                .recurring_downtimes
+                .extend(incoming.recurring_downtimes);
         }
         let mut merged = Estate::new(clients);
         merged.check_rejections = self.check_rejections.clone();
@@ -507,6 +514,7 @@ impl Client {
             teams: Vec::new(),
             contacts: Vec::new(),
             check_rules: Vec::new(),
+            recurring_downtimes: Vec::new(),
             detection: self.detection.clone(),
             business_hours: self.business_hours.clone(),
             channels: self.channels.clone(),

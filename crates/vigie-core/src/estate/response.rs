@@ -549,6 +549,33 @@ impl Weekday {
 }
 
 impl BusinessHours {
+    /// The occurrence of the window that holds `time_ms`: when it started and when it ends,
+    /// as epoch milliseconds (local `from` and `to` of that day in the zone).
+    pub fn occurrence(&self, time_ms: i64) -> Option<(i64, i64)> {
+        if !self.contains(time_ms) {
+            return None;
+        }
+        let tz = TimeZone::get(&self.timezone).ok()?;
+        let day = tz
+            .to_datetime(Timestamp::from_millisecond(time_ms).ok()?)
+            .date();
+        let at = |time: TimeOfDay| -> Option<i64> {
+            let (date, minutes) = if time.minutes == 24 * 60 {
+                (day.tomorrow().ok()?, 0)
+            } else {
+                (day, time.minutes)
+            };
+            let local = date.at(
+                i8::try_from(minutes / 60).ok()?,
+                i8::try_from(minutes % 60).ok()?,
+                0,
+                0,
+            );
+            Some(tz.to_zoned(local).ok()?.timestamp().as_millisecond())
+        };
+        Some((at(self.from)?, at(self.to)?))
+    }
+
     /// Whether `time_ms` falls on one of `days`, from `from` (included) to `to` (excluded),
     /// in local time of the zone — so 08:00 stays 08:00 across DST changes. An unknown zone
     /// (refused by validation) contains nothing.
@@ -1069,6 +1096,29 @@ pub(super) fn check_response(findings: &mut Vec<Finding>, client: &Client) {
     check_crisis(findings, client, &ids);
     check_priority(findings, &client.priority);
     check_silences(findings, client);
+    check_recurring_downtimes(findings, client);
+}
+
+fn check_recurring_downtimes(findings: &mut Vec<Finding>, client: &Client) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (index, downtime) in client.recurring_downtimes.iter().enumerate() {
+        let field = format!("recurring_downtimes[{index}]");
+        check_not_empty(findings, format!("{field}.name"), &downtime.name);
+        let first = *names.entry(downtime.name.as_str()).or_insert(index);
+        if first != index {
+            findings.push(Finding {
+                field: format!("{field}.name"),
+                message: format!("recurring downtime `{}` is defined twice", downtime.name),
+                first_defined: Some(format!("recurring_downtimes[{first}]")),
+            });
+        }
+        check_window(
+            findings,
+            &format!("{field}.window"),
+            &downtime.window,
+            "a window does not span midnight, write it as two downtimes",
+        );
+    }
 }
 
 /// The ids a reference may name.
@@ -1316,23 +1366,35 @@ fn check_schedules(findings: &mut Vec<Finding>, client: &Client, ids: &Ids) {
 }
 
 fn check_business_hours(findings: &mut Vec<Finding>, hours: &BusinessHours) {
+    check_window(
+        findings,
+        "business_hours",
+        hours,
+        "business hours do not span midnight, write the night as `during: outside_business_hours`",
+    );
+}
+
+/// A weekly window (`BusinessHours`'s shape) at `field`; `no_midnight` says what to write
+/// instead of a window across midnight.
+pub(crate) fn check_window(
+    findings: &mut Vec<Finding>,
+    field: &str,
+    hours: &BusinessHours,
+    no_midnight: &str,
+) {
     if let Err(problem) = time_zone(&hours.timezone) {
-        findings.push(Finding::new("business_hours.timezone", problem));
+        findings.push(Finding::new(format!("{field}.timezone"), problem));
     }
     if hours.days.is_empty() {
         findings.push(Finding::new(
-            "business_hours.days",
+            format!("{field}.days"),
             "must name at least one day",
         ));
     }
     if hours.to <= hours.from {
         findings.push(Finding::new(
-            "business_hours.to",
-            format!(
-                "must be after `from` ({}): business hours do not span midnight, write the \
-                 night as `during: outside_business_hours`",
-                hours.from
-            ),
+            format!("{field}.to"),
+            format!("must be after `from` ({}): {no_midnight}", hours.from),
         ));
     }
 }

@@ -791,3 +791,74 @@ crisis:
         ],
     );
 }
+
+#[test]
+fn a_recurring_downtime_gives_the_occurrence_under_way_in_its_zone() {
+    let client = load(
+        "\
+assets:
+  - { id: web, kind: host, tags: [linux] }
+  - { id: dc, kind: host, tags: [windows] }
+recurring_downtimes:
+  - name: sunday-patching
+    match: { tags: [linux] }
+    checks: [http]
+    window: { timezone: Europe/Paris, days: [sun], from: \"02:00\", to: \"04:00\" }
+    comment: weekly patching
+  - name: all-day
+    window: { timezone: UTC, days: [mon, tue, wed, thu, fri, sat, sun], from: \"00:00\", to: \"24:00\" }
+",
+    )
+    .expect("loads");
+    let [patching, all_day] = &client.recurring_downtimes[..] else {
+        panic!("two recurring downtimes")
+    };
+    // Sunday 2026-11-29, 02:30 in Paris (UTC+1): the occurrence is 01:00 to 03:00 UTC.
+    assert_eq!(
+        patching.window.occurrence(ms("2026-11-29T01:30:00Z")),
+        Some((ms("2026-11-29T01:00:00Z"), ms("2026-11-29T03:00:00Z")))
+    );
+    assert_eq!(patching.window.occurrence(ms("2026-11-29T03:00:00Z")), None);
+    assert_eq!(patching.window.occurrence(ms("2026-11-28T01:30:00Z")), None);
+    // Summer time: 02:30 in Paris is 00:30 UTC.
+    assert_eq!(
+        patching.window.occurrence(ms("2026-06-28T00:30:00Z")),
+        Some((ms("2026-06-28T00:00:00Z"), ms("2026-06-28T02:00:00Z")))
+    );
+    assert_eq!(
+        all_day.window.occurrence(ms("2026-11-29T13:00:00Z")),
+        Some((ms("2026-11-29T00:00:00Z"), ms("2026-11-30T00:00:00Z"))),
+        "24:00 is the next midnight"
+    );
+    let web = client.asset("web").unwrap();
+    let dc = client.asset("dc").unwrap();
+    assert!(patching.covers(web, "http"));
+    assert!(!patching.covers(web, "host"), "only the checks named");
+    assert!(!patching.covers(dc, "http"), "only the assets matched");
+    assert!(
+        all_day.covers(dc, "host"),
+        "no match, no checks: everything"
+    );
+}
+
+#[test]
+fn a_bad_recurring_downtime_is_refused_with_file_line_and_field() {
+    check_errors(
+        "\
+recurring_downtimes:
+  - name: night
+    window: { timezone: Europe/Pariss, days: [sun], from: \"22:00\", to: \"02:00\" }
+  - name: night
+    window: { timezone: UTC, days: [], from: \"01:00\", to: \"02:00\" }
+",
+        &[
+            "acme.yaml:9: field `recurring_downtimes[0].window.timezone`: unknown time zone \
+             `Europe/Pariss`: use an IANA name such as `Europe/Paris`",
+            "acme.yaml:9: field `recurring_downtimes[0].window.to`: must be after `from` \
+             (22:00): a window does not span midnight, write it as two downtimes",
+            "acme.yaml:10: field `recurring_downtimes[1].name`: recurring downtime `night` is \
+             defined twice (first defined on line 8)",
+            "acme.yaml:11: field `recurring_downtimes[1].window.days`: must name at least one day",
+        ],
+    );
+}

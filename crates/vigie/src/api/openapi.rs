@@ -788,6 +788,22 @@ fn acknowledge_check() -> Value {
     )
 }
 
+/// An entry of a client's `recurring_downtimes`.
+fn recurring_downtime() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "window"],
+        "additionalProperties": false,
+        "properties": {
+            "name": {"type": "string"},
+            "match": {"type": "object", "description": "As a check rule's: `tags` (all of them) and `kinds`; empty, every asset.", "properties": {"tags": {"type": "array", "items": {"type": "string"}}, "kinds": {"type": "array", "items": {"type": "string"}}}},
+            "checks": {"type": "array", "items": {"type": "string"}, "description": "Check names (`host` for the host check); empty, every check."},
+            "window": {"type": "object", "required": ["timezone", "from", "to"], "description": "As `business_hours`: `timezone`, `days` (default Monday to Friday), `from` and `to` (`HH:MM`, not across midnight).", "properties": {"timezone": {"type": "string"}, "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}}, "from": {"type": "string"}, "to": {"type": "string"}}},
+            "comment": {"type": "string", "default": ""},
+        },
+    })
+}
+
 fn remove_check_acknowledgement() -> Value {
     api_operation(
         json!({
@@ -1790,6 +1806,7 @@ fn client_schema() -> Value {
             "teams": {"type": "array", "items": schema("Team"), "default": []},
             "contacts": {"type": "array", "items": schema("Contact"), "default": []},
             "check_rules": {"type": "array", "items": schema("CheckRule"), "default": [], "description": "Checks applied to the assets they match: one definition for all the Linux servers of a client."},
+            "recurring_downtimes": {"type": "array", "default": [], "description": "Downtimes that come back every week (Icinga's ScheduledDowntime): every check of the matched assets (or only the `checks` named) gets a fixed downtime over each occurrence of `window`.", "items": recurring_downtime()},
             "detection": {
                 "type": "object",
                 "additionalProperties": false,

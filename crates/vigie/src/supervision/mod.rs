@@ -240,6 +240,7 @@ pub async fn start(
         removed: Vec::new(),
         next_tick_ms: 0,
         next_trim_ms: 0,
+        recurring: Vec::new(),
     };
     // The estate's checks are written before the server answers: the API lists and serves
     // every check it was started with from its first request, not after the first round.
@@ -276,6 +277,19 @@ pub async fn start(
         writing,
     ))
 }
+
+/// A recurring downtime of the estate, and the checks it covers.
+struct Recurring {
+    window: vigie_core::estate::BusinessHours,
+    /// The downtimes' comment: the name, then the estate's comment.
+    comment: String,
+    checks: Vec<CheckId>,
+    /// The start of the last occurrence given to its checks.
+    started_ms: Option<i64>,
+}
+
+/// The author of the downtimes that recurring downtimes give.
+const RECURRING_AUTHOR: &str = "vigie (recurring downtime)";
 
 /// A check of the estate and its status.
 struct Checked {
@@ -338,6 +352,8 @@ struct Supervisor {
     next_tick_ms: i64,
     /// When the allocator's free memory is next handed back (`TRIM_EVERY_MS`).
     next_trim_ms: i64,
+    /// The estate's recurring downtimes, with the checks each covers.
+    recurring: Vec<Recurring>,
     /// The results' perfdata, on its way to the store as time series.
     recorder: perfdata::Recorder,
 }
@@ -404,6 +420,51 @@ impl Supervisor {
         tokio::task::spawn_blocking(crate::memory::trim);
     }
 
+    /// Gives each check a recurring downtime covers a fixed downtime over the occurrence
+    /// under way, once per occurrence; one it already has (after a restart, say) is kept.
+    fn start_recurring_downtimes(&mut self, now: i64, commands: &mut Vec<IncidentCommand>) {
+        for index in 0..self.recurring.len() {
+            let recurring = &mut self.recurring[index];
+            let Some((start_ms, end_ms)) = recurring.window.occurrence(now) else {
+                continue;
+            };
+            if recurring.started_ms == Some(start_ms) {
+                continue;
+            }
+            recurring.started_ms = Some(start_ms);
+            let comment = recurring.comment.clone();
+            let covered = recurring.checks.clone();
+            for id in covered {
+                let Some(checked) = self.checks.get_mut(&id) else {
+                    continue;
+                };
+                let status = &mut checked.status;
+                let given = status.downtimes.iter().any(|downtime| {
+                    downtime.author == RECURRING_AUTHOR
+                        && downtime.start_ms == start_ms
+                        && downtime.comment == comment
+                });
+                if given {
+                    continue;
+                }
+                let definition = checked.definition.clone();
+                let effects = status.apply(
+                    CheckCommand::ScheduleDowntime {
+                        id: status.downtimes.iter().map(|d| d.id).max().unwrap_or(0) + 1,
+                        author: RECURRING_AUTHOR.into(),
+                        comment: comment.clone(),
+                        start_ms,
+                        end_ms,
+                        kind: DowntimeKind::Fixed,
+                    },
+                    now,
+                );
+                self.dirty.insert(id);
+                self.take_effects(&definition, effects, now, commands);
+            }
+        }
+    }
+
     /// Lets time pass for the checks with a downtime or an expiring acknowledgement, at most
     /// once a second: a downtime starts and ends, an acknowledgement expires, when it is due,
     /// not only at the check's next result.
@@ -412,6 +473,7 @@ impl Supervisor {
             return;
         }
         self.next_tick_ms = now.saturating_add(1_000);
+        self.start_recurring_downtimes(now, commands);
         let timed: Vec<CheckId> = self
             .checks
             .iter()
@@ -532,6 +594,7 @@ impl Supervisor {
         self.dependents.values_mut().for_each(Vec::shrink_to_fit);
         self.depth = host_depths(&checks);
         self.checks = checks;
+        self.recurring = recurring_downtimes(&estate, &self.checks);
         self.current_estate = estate;
         self.metrics
             .checks_scheduled
@@ -1178,6 +1241,38 @@ fn resolve_command(id: &CheckId) -> IncidentCommand {
         fingerprint: fingerprint(id),
         actor: SUPERVISION_ACTOR.into(),
     }
+}
+
+/// The estate's recurring downtimes and the checks of `checks` each covers.
+fn recurring_downtimes(estate: &Estate, checks: &HashMap<CheckId, Box<Checked>>) -> Vec<Recurring> {
+    let mut recurring = Vec::new();
+    for client in estate.clients.values() {
+        for downtime in &client.recurring_downtimes {
+            let mut covered: Vec<CheckId> = checks
+                .keys()
+                .filter(|id| {
+                    id.client() == client.id
+                        && client
+                            .asset(id.asset())
+                            .is_some_and(|asset| downtime.covers(asset, id.check()))
+                })
+                .cloned()
+                .collect();
+            covered.sort();
+            let comment = if downtime.comment.is_empty() {
+                downtime.name.clone()
+            } else {
+                format!("{}: {}", downtime.name, downtime.comment)
+            };
+            recurring.push(Recurring {
+                window: downtime.window.clone(),
+                comment,
+                checks: covered,
+                started_ms: None,
+            });
+        }
+    }
+    recurring
 }
 
 /// A downtime command to repeat on the checks it covers (its id is set per check).

@@ -217,7 +217,78 @@ on_sqlite_and_postgres!(
     prometheus_alerts_open_and_resolve_incidents,
     a_downtime_starts_and_ends_on_time_without_a_new_result,
     a_host_downtime_covers_its_children_and_services_when_asked,
+    a_recurring_downtime_gives_its_checks_a_downtime_once_per_occurrence,
 );
+
+async fn a_recurring_downtime_gives_its_checks_a_downtime_once_per_occurrence(engine: Engine) {
+    // A window over the whole day, every day: under way whenever the test runs.
+    let estate = format!(
+        "{}  - id: other
+    kind: host
+    checks:
+      - {{ name: disk, kind: plugin, command: {CHECK_DUMMY}, args: [2, full], interval: 200ms, retry_interval: 100ms }}
+recurring_downtimes:
+  - name: patching
+    match: {{ tags: [patched] }}
+    window: {{ timezone: UTC, days: [mon, tue, wed, thu, fri, sat, sun], from: \"00:00\", to: \"24:00\" }}
+    comment: every day
+",
+        dummy_estate("acme", "2, \"disk full\"").replace(
+            "    criticality: 4\n",
+            "    criticality: 4\n    tags: [patched]\n"
+        )
+    );
+    let Some(mut supervised) = Supervised::start(engine, &estate).await else {
+        return;
+    };
+    let id = "acme:srv:disk";
+    let check = supervised
+        .check_until(id, "in its recurring downtime", |check| {
+            check["in_downtime"] == json!(true)
+        })
+        .await;
+    let downtimes = check["downtimes"].as_array().unwrap();
+    assert_eq!(downtimes.len(), 1, "{check}");
+    assert_eq!(downtimes[0]["author"], "vigie (recurring downtime)");
+    assert_eq!(downtimes[0]["comment"], "patching: every day");
+    let (start, end) = (
+        downtimes[0]["start_ms"].as_i64().unwrap(),
+        downtimes[0]["end_ms"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        (start % 86_400_000, end - start),
+        (0, 86_400_000),
+        "midnight to midnight, UTC"
+    );
+    // The asset the rule does not match has none; the problem under the downtime does not page.
+    let (_, other) = supervised
+        .get(&supervised.admin, "/api/v1/checks/acme:other:disk")
+        .await;
+    assert_eq!(other["downtimes"], json!([]), "{other}");
+    supervised
+        .check_until(id, "HARD CRITICAL", is("CRITICAL", "HARD"))
+        .await;
+    supervised
+        .check_until("acme:other:disk", "HARD CRITICAL", is("CRITICAL", "HARD"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alerts = supervised.alerts("acme").await;
+    let paged: Vec<&str> = alerts
+        .iter()
+        .filter_map(|alert| alert["labels"]["check"].as_str())
+        .collect();
+    assert_eq!(paged, ["acme:other:disk"], "{alerts:?}");
+
+    // A restart gives no second downtime for the same occurrence (one straddling midnight UTC
+    // would meet the next occurrence: a few seconds a day).
+    supervised.restart().await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (_, check) = supervised
+        .get(&supervised.admin, &format!("/api/v1/checks/{id}"))
+        .await;
+    assert_eq!(check["downtimes"].as_array().unwrap().len(), 1, "{check}");
+    supervised.stop().await;
+}
 
 /// A check's downtimes: how many, and whether one is active.
 async fn in_downtime(supervised: &Supervised, id: &str) -> (usize, bool) {
