@@ -86,40 +86,39 @@ impl Supervised {
     }
 
     async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        crate::support::call(
+            &self.http,
+            reqwest::Method::GET,
+            &self.url,
+            path,
+            token,
+            None,
+        )
+        .await
     }
 
     async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        crate::support::call(
+            &self.http,
+            reqwest::Method::POST,
+            &self.url,
+            path,
+            token,
+            Some(&body),
+        )
+        .await
     }
 
     async fn delete(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .delete(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        crate::support::call(
+            &self.http,
+            reqwest::Method::DELETE,
+            &self.url,
+            path,
+            token,
+            None,
+        )
+        .await
     }
 
     async fn token(&self, role: &str, client: Option<&str>) -> String {

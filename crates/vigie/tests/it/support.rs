@@ -123,28 +123,27 @@ impl TestServer {
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        call(
+            &self.http,
+            reqwest::Method::GET,
+            &self.url,
+            path,
+            token,
+            None,
+        )
+        .await
     }
 
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        call(
+            &self.http,
+            reqwest::Method::POST,
+            &self.url,
+            path,
+            token,
+            Some(&body),
+        )
+        .await
     }
 
     /// POSTs a raw body to the ingest endpoint.
@@ -199,6 +198,26 @@ impl TestServer {
 
 /// Polls `check` until it returns `Some`, for work the server finishes after answering
 /// (syslog has no acknowledgement). Fails after 10 s.
+/// One API call with a bearer token: the status and the JSON body (`null` when none).
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = http
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
