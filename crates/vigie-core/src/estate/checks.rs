@@ -137,6 +137,10 @@ pub struct CheckDefinition {
     pub timeout_ms: i64,
     /// The host checks this one depends on (see the module documentation), sorted.
     pub depends_on: Arc<[CheckId]>,
+    /// The checks this one depends on as written in its `depends_on` (Icinga's service
+    /// dependencies): while one is CRITICAL or UNKNOWN (DOWN or UNREACHABLE for a host
+    /// check), this one's problem does not page. Sorted.
+    pub check_dependencies: Arc<[CheckId]>,
     /// Where it is written, as a field path in the client: `assets[2].checks[0]` or
     /// `check_rules[1].checks[0]`.
     pub defined_at: Arc<str>,
@@ -182,7 +186,7 @@ pub fn hosts_behind(checks: &[CheckDefinition]) -> HashMap<CheckId, Vec<CheckId>
 /// Every problem of the client's check definitions, each on its field; the checks concerned
 /// are the ones `compile_checks` leaves out.
 pub(crate) fn check_findings(client: &Client) -> Vec<Finding> {
-    parse_client(client).findings
+    client_checks(client).1
 }
 
 /// A check read from its spec, not yet given to an asset.
@@ -194,6 +198,8 @@ struct ParsedCheck {
     config: Arc<CheckConfig>,
     timeout_ms: i64,
     field: Arc<str>,
+    /// `depends_on` as written: `check` or `asset:check`, resolved per asset.
+    depends_on: Arc<[String]>,
 }
 
 struct ParsedRule<'c> {
@@ -338,6 +344,9 @@ fn client_checks(client: &Client) -> (Vec<CheckDefinition>, Vec<Finding>) {
     };
 
     let mut definitions = Vec::new();
+    // Per definition, the check it was made from: its `depends_on` is resolved below.
+    let mut sources: Vec<&ParsedCheck> = Vec::new();
+    let none: Arc<[CheckId]> = Arc::new([]);
     for (asset, (host, checks)) in client.assets.iter().zip(chosen) {
         let target = Arc::new(probe_target(asset));
         let above: Arc<[CheckId]> = nearest_checked(&asset.id).into();
@@ -351,7 +360,9 @@ fn client_checks(client: &Client) -> (Vec<CheckDefinition>, Vec<Finding>) {
                 host,
                 &target,
                 above.clone(),
+                &none,
             ));
+            sources.push(host);
         }
         let service_depends_on: Arc<[CheckId]> = match host_id {
             Some(id) => Arc::new([id]),
@@ -364,10 +375,58 @@ fn client_checks(client: &Client) -> (Vec<CheckDefinition>, Vec<Finding>) {
                 check,
                 &target,
                 service_depends_on.clone(),
+                &none,
             ));
+            sources.push(check);
         }
     }
-    (definitions, parsed.findings)
+    let mut findings = parsed.findings;
+    let known: HashSet<CheckId> = definitions.iter().map(|d| d.id.clone()).collect();
+    let mut keep = vec![true; definitions.len()];
+    for ((definition, source), keep) in definitions.iter_mut().zip(&sources).zip(&mut keep) {
+        if source.depends_on.is_empty() {
+            continue;
+        }
+        let mut resolved = Vec::with_capacity(source.depends_on.len());
+        for (index, reference) in source.depends_on.iter().enumerate() {
+            let id = match reference.split_once(':') {
+                Some((asset, check)) => CheckId::new(client_id.clone(), asset, check),
+                None => CheckId::new(
+                    client_id.clone(),
+                    definition.id.asset_arc().clone(),
+                    reference.as_str(),
+                ),
+            };
+            let problem = if id == definition.id {
+                Some(format!("`{reference}` is the check itself"))
+            } else if !known.contains(&id) {
+                Some(format!(
+                    "unknown check `{}:{}` (for asset `{}`)",
+                    id.asset(),
+                    id.check(),
+                    definition.id.asset()
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some(message) => {
+                    findings.push(finding(
+                        format!("{}.depends_on[{index}]", source.field),
+                        message,
+                    ));
+                    *keep = false;
+                }
+                None => resolved.push(id),
+            }
+        }
+        resolved.sort();
+        resolved.dedup();
+        definition.check_dependencies = resolved.into();
+    }
+    let mut kept = keep.into_iter();
+    definitions.retain(|_| kept.next().unwrap_or(true));
+    (definitions, findings)
 }
 
 fn definition(
@@ -376,6 +435,7 @@ fn definition(
     check: &ParsedCheck,
     target: &Arc<ProbeTarget>,
     depends_on: Arc<[CheckId]>,
+    none: &Arc<[CheckId]>,
 ) -> CheckDefinition {
     CheckDefinition {
         id,
@@ -385,6 +445,7 @@ fn definition(
         config: check.config.clone(),
         timeout_ms: check.timeout_ms,
         depends_on,
+        check_dependencies: none.clone(),
         defined_at: check.field.clone(),
     }
 }
@@ -433,7 +494,8 @@ const OPTIONS: [&str; 20] = [
     "thresholds",
 ];
 
-const COMMON: [&str; 6] = [
+const COMMON: [&str; 7] = [
+    "depends_on",
     "name",
     "kind",
     "interval",
@@ -685,6 +747,19 @@ fn parse_check(
     let timeout_ms = reader
         .duration_ms("timeout")
         .unwrap_or(DEFAULT_TIMEOUT.as_millis() as i64);
+    let check_dependencies = reader.text_list("depends_on").unwrap_or_default();
+    for (index, reference) in check_dependencies.iter().enumerate() {
+        let parts: Vec<&str> = reference.split(':').collect();
+        if parts.len() > 2 || parts.iter().any(|part| part.trim().is_empty()) {
+            reader.problem(
+                &format!("depends_on[{index}]"),
+                format!(
+                    "`{reference}` is not a check: write `check` (of the same asset) or \
+                     `asset:check`"
+                ),
+            );
+        }
+    }
 
     let probe = match kind.as_deref() {
         Some(kind) => read_probe(&mut reader, kind, interval_ms),
@@ -716,6 +791,7 @@ fn parse_check(
         }),
         timeout_ms,
         field: Arc::from(field),
+        depends_on: check_dependencies.into(),
     })
 }
 
@@ -1259,6 +1335,63 @@ assets:
         assert_eq!(*port, 443);
         assert_eq!(days_left.warning.unwrap().to_string(), "30:");
         assert_eq!(days_left.critical.unwrap().to_string(), "7:");
+    }
+
+    #[test]
+    fn check_dependencies_resolve_per_asset_and_a_bad_one_leaves_its_check_out() {
+        let text = "\
+id: acme
+name: ACME
+check_rules:
+  - match: { tags: [app] }
+    checks:
+      - { name: web, kind: tcp, port: 80, depends_on: [postgres, \"db:postgres\"] }
+assets:
+  - id: db
+    kind: host
+    checks:
+      - { name: postgres, kind: tcp, port: 5432 }
+      - { name: replica, kind: tcp, port: 5433, depends_on: [\"a:b:c\", replica] }
+  - id: app1
+    kind: host
+    tags: [app]
+    checks:
+      - { name: postgres, kind: tcp, port: 5432 }
+  - id: app2
+    kind: host
+    tags: [app]
+";
+        let estate = load(text);
+        let shown: Vec<String> = estate
+            .check_rejections()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "acme.yaml:6: field `check_rules[0].checks[0].depends_on[0]`: unknown check `app2:postgres` (for asset `app2`)",
+                "acme.yaml:12: field `assets[0].checks[1].depends_on[0]`: `a:b:c` is not a check: write `check` (of the same asset) or `asset:check`",
+            ]
+        );
+        let checks = compile_checks(&estate);
+        assert_eq!(
+            ids(&checks),
+            ["acme:db:postgres", "acme:app1:postgres", "acme:app1:web"],
+            "app2's web (its own postgres missing) and the replica are left out"
+        );
+        assert_eq!(
+            &*find(&checks, "acme:app1:web").check_dependencies,
+            [
+                CheckId::new("acme", "app1", "postgres"),
+                CheckId::new("acme", "db", "postgres")
+            ]
+        );
+        assert!(
+            find(&checks, "acme:db:postgres")
+                .check_dependencies
+                .is_empty()
+        );
     }
 
     #[test]

@@ -1911,6 +1911,7 @@ fn check_spec_schema() -> Value {
             "retry_interval": {"allOf": [schema("Duration")], "default": "1m", "description": "Between attempts while the problem is soft; the interval when that is shorter."},
             "max_check_attempts": {"type": "integer", "minimum": 1, "maximum": 100, "default": 3},
             "timeout": {"allOf": [schema("Duration")], "default": "10s"},
+            "depends_on": {"type": "array", "items": {"type": "string"}, "description": "Checks this one depends on (Icinga's service dependencies): `check` of the same asset or `asset:check`. While one is CRITICAL or UNKNOWN (DOWN or UNREACHABLE), this check's problem does not page; it pages if it outlives them."},
             "thresholds": {"type": "object", "additionalProperties": {
                 "type": "object",
                 "additionalProperties": false,

@@ -583,7 +583,11 @@ impl Supervisor {
         self.dependents.clear();
         for checked in checks.values() {
             let definition = &checked.definition;
-            for parent in definition.depends_on.iter() {
+            for parent in definition
+                .depends_on
+                .iter()
+                .chain(definition.check_dependencies.iter())
+            {
                 self.dependents
                     .entry(parent.clone())
                     .or_default()
@@ -775,8 +779,9 @@ impl Supervisor {
                 CheckEffect::Notify {
                     kind: NotificationKind::Problem,
                 } => {
-                    if definition.kind == CheckKind::Service
-                        && self.any_down(&definition.depends_on)
+                    if (definition.kind == CheckKind::Service
+                        && self.any_down(&definition.depends_on))
+                        || self.any_failing(&definition.check_dependencies)
                     {
                         self.metrics
                             .checks_suppressed
@@ -800,22 +805,22 @@ impl Supervisor {
                 CheckEffect::StateChanged { to, hard: true, .. } if to.is_ok() => {
                     self.unpaged.remove(id);
                     commands.push(resolve_command(id));
-                    if definition.kind == CheckKind::Host {
-                        self.page_what_the_host_kept_quiet(id, now, commands);
-                    }
+                    // A host, or a check others depend on, may have kept problems quiet.
+                    self.page_what_the_host_kept_quiet(id, now, commands);
                 }
                 _ => {}
             }
         }
         // A service kept quiet by its host's outage pages once the host is back and the
         // problem still holds.
-        if self.unpaged.contains(id) && !self.any_down(&definition.depends_on) {
+        if self.unpaged.contains(id) && !self.kept_quiet(definition) {
             self.page_if_still_a_problem(definition, now, commands);
         }
     }
 
-    /// When a host recovers, the services it kept from paging that still hold a hard problem
-    /// page now (unless acknowledged, in downtime or flapping).
+    /// When a host (or a check others depend on) recovers, the checks it kept from paging
+    /// that still hold a hard problem page now (unless acknowledged, in downtime or flapping,
+    /// or still kept quiet by another of their dependencies).
     fn page_what_the_host_kept_quiet(
         &mut self,
         host: &CheckId,
@@ -831,7 +836,7 @@ impl Supervisor {
             .filter_map(|id| self.checks.get(id).map(|c| c.definition.clone()))
             .collect();
         for definition in waiting {
-            if !self.any_down(&definition.depends_on) {
+            if !self.kept_quiet(&definition) {
                 self.page_if_still_a_problem(&definition, now, commands);
             }
         }
@@ -855,6 +860,26 @@ impl Supervisor {
 
     fn status(&self, id: &CheckId) -> Option<&CheckStatus> {
         self.checks.get(id).map(|checked| &checked.status)
+    }
+
+    /// Whether a check's problem is kept quiet by what it depends on: its host (or parent
+    /// host) DOWN or UNREACHABLE, or one of its check dependencies failing.
+    fn kept_quiet(&self, definition: &CheckDefinition) -> bool {
+        self.any_down(&definition.depends_on) || self.any_failing(&definition.check_dependencies)
+    }
+
+    /// Whether any of these checks fails now (soft or hard), as Icinga's dependencies count
+    /// it by default: CRITICAL or UNKNOWN, DOWN or UNREACHABLE.
+    fn any_failing(&self, checks: &[CheckId]) -> bool {
+        checks.iter().any(|check| {
+            self.status(check).is_some_and(|status| {
+                matches!(
+                    status.state,
+                    ObjectState::Service(CheckState::Critical | CheckState::Unknown)
+                        | ObjectState::Host(HostState::Down | HostState::Unreachable)
+                )
+            })
+        })
     }
 
     /// Whether any of these host checks is DOWN or UNREACHABLE now (soft or hard).

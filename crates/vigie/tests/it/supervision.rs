@@ -217,7 +217,68 @@ on_sqlite_and_postgres!(
     a_downtime_starts_and_ends_on_time_without_a_new_result,
     a_host_downtime_covers_its_children_and_services_when_asked,
     a_recurring_downtime_gives_its_checks_a_downtime_once_per_occurrence,
+    a_check_whose_dependency_fails_pages_only_if_its_problem_outlives_it,
 );
+
+/// An application check that depends on its database's check (Icinga's service dependency).
+fn dependent_estate(database: &str) -> String {
+    format!(
+        "\
+id: acme
+name: ACME
+assets:
+  - id: db
+    kind: host
+    checks:
+      - {{ name: postgres, kind: plugin, command: {CHECK_DUMMY}, args: [{database}], interval: 200ms, retry_interval: 100ms }}
+  - id: app
+    kind: host
+    checks:
+      - {{ name: web, kind: plugin, command: {CHECK_DUMMY}, args: [2, no database], interval: 200ms, retry_interval: 100ms, depends_on: [db:postgres] }}
+"
+    )
+}
+
+async fn a_check_whose_dependency_fails_pages_only_if_its_problem_outlives_it(engine: Engine) {
+    let Some(mut supervised) =
+        Supervised::start(engine, &dependent_estate("2, \"connection refused\"")).await
+    else {
+        return;
+    };
+    supervised
+        .check_until("acme:db:postgres", "HARD CRITICAL", is("CRITICAL", "HARD"))
+        .await;
+    supervised
+        .check_until("acme:app:web", "HARD CRITICAL", is("CRITICAL", "HARD"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let paged = |alerts: &[Value]| -> Vec<String> {
+        let mut checks: Vec<String> = alerts
+            .iter()
+            .filter(|alert| alert["status"] != "resolved")
+            .filter_map(|alert| alert["labels"]["check"].as_str().map(str::to_owned))
+            .collect();
+        checks.sort();
+        checks
+    };
+    assert_eq!(
+        paged(&supervised.alerts("acme").await),
+        ["acme:db:postgres"],
+        "the database pages; the application, which depends on it, does not"
+    );
+
+    // The database comes back and the application is still down: now it pages.
+    supervised.write_estate(&dependent_estate("0, ok"));
+    supervised.reload().await;
+    crate::support::eventually("the application paged", || async {
+        let alerts = supervised.alerts("acme").await;
+        paged(&alerts)
+            .contains(&"acme:app:web".to_owned())
+            .then_some(())
+    })
+    .await;
+    supervised.stop().await;
+}
 
 async fn a_recurring_downtime_gives_its_checks_a_downtime_once_per_occurrence(engine: Engine) {
     // A window over the whole day, every day: under way whenever the test runs.
