@@ -413,6 +413,11 @@ impl CheckStatus {
         }
     }
 
+    /// The id a new downtime of this object takes: one above the highest it has.
+    pub fn next_downtime_id(&self) -> u64 {
+        self.downtimes.iter().map(|d| d.id).max().unwrap_or(0) + 1
+    }
+
     pub fn in_downtime(&self) -> bool {
         self.downtimes.iter().any(Downtime::is_active)
     }

@@ -450,7 +450,7 @@ impl Supervisor {
                 let definition = checked.definition.clone();
                 let effects = status.apply(
                     CheckCommand::ScheduleDowntime {
-                        id: status.downtimes.iter().map(|d| d.id).max().unwrap_or(0) + 1,
+                        id: status.next_downtime_id(),
                         author: RECURRING_AUTHOR.into(),
                         comment: comment.clone(),
                         start_ms,
@@ -1021,7 +1021,7 @@ impl Supervisor {
                 duration_ms,
                 ..
             } => CheckCommand::ScheduleDowntime {
-                id: status.downtimes.iter().map(|d| d.id).max().unwrap_or(0) + 1,
+                id: status.next_downtime_id(),
                 author,
                 comment,
                 start_ms,
@@ -1053,7 +1053,7 @@ impl Supervisor {
                 let status = &mut checked.status;
                 let mut command = copy.clone();
                 if let CheckCommand::ScheduleDowntime { id, .. } = &mut command {
-                    *id = status.downtimes.iter().map(|d| d.id).max().unwrap_or(0) + 1;
+                    *id = status.next_downtime_id();
                 }
                 let effects = status.apply(command, now);
                 self.dirty.insert(other);
