@@ -618,9 +618,13 @@ impl CheckStatus {
         self.state = new_state;
         self.state_type = state_type;
         self.attempt = attempt;
+        // Kept until the next result for a million checks: no spare capacity.
         self.output = result.output;
+        self.output.shrink_to_fit();
         self.long_output = result.long_output;
+        self.long_output.shrink_to_fit();
         self.perfdata = result.perfdata;
+        self.perfdata.shrink_to_fit();
         self.last_check_ms = Some(now_ms);
 
         let ack_cleared = match &self.acknowledgement {

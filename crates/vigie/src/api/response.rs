@@ -257,7 +257,9 @@ pub async fn close_crisis(
         .map_err(response_error)?;
     match outcome {
         ResponseOutcome::Crisis(crisis) => Ok(Json(json!(crisis))),
-        ResponseOutcome::Silence(_) => Err(ApiError::internal("unexpected answer")),
+        ResponseOutcome::Silence(_) | ResponseOutcome::Done => {
+            Err(ApiError::internal("unexpected answer"))
+        }
     }
 }
 
@@ -402,7 +404,9 @@ pub async fn create_silence(
         .map_err(response_error)?;
     match outcome {
         ResponseOutcome::Silence(silence) => Ok(Json(silence_view(&silence, now))),
-        ResponseOutcome::Crisis(_) => Err(ApiError::internal("unexpected answer")),
+        ResponseOutcome::Crisis(_) | ResponseOutcome::Done => {
+            Err(ApiError::internal("unexpected answer"))
+        }
     }
 }
 
@@ -476,7 +480,9 @@ pub async fn expire_silence(
         ResponseOutcome::Silence(silence) => {
             Ok(Json(silence_view(&silence, crate::clock::now_ms())))
         }
-        ResponseOutcome::Crisis(_) => Err(ApiError::internal("unexpected answer")),
+        ResponseOutcome::Crisis(_) | ResponseOutcome::Done => {
+            Err(ApiError::internal("unexpected answer"))
+        }
     }
 }
 

@@ -13,7 +13,10 @@
 //! Health of a business service comes from the client's live, firing alerts: a check's state
 //! from the alert of its hard problem, an asset's from the worst of its alerts (a security alert
 //! of severity critical or worse counts CRITICAL, error counts WARNING). Soft states do not
-//! page, so they do not turn a service red either.
+//! page, so they do not turn a service red either. A check in downtime raises no alert: the
+//! supervision runtime tells the responder which checks are in a downtime with a hard problem
+//! (`ResponseCommand::CheckDowntimes`), and a service that inherits downtimes shows them, red
+//! and in downtime, without raising any incident's priority.
 //!
 //! Priority: impact is the highest of the touched assets' criticality, the criticality of the
 //! business services those assets make not OK, and the floor of the client's contract; urgency
@@ -72,6 +75,18 @@ pub enum ResponseCommand {
         id: i64,
         actor: String,
     },
+    /// From the supervision runtime: checks that entered or left a downtime with a hard
+    /// problem (business services that inherit downtimes show them).
+    CheckDowntimes(Vec<CheckInDowntime>),
+}
+
+/// A check in an active downtime with a hard problem (`status`), or no longer (`None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckInDowntime {
+    pub client: String,
+    pub asset: String,
+    pub check: String,
+    pub status: Option<Status>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -87,6 +102,8 @@ pub enum ResponseError {
 pub enum ResponseOutcome {
     Silence(SilenceRecord),
     Crisis(Crisis),
+    /// Taken in; nothing to answer with.
+    Done,
 }
 
 /// At most this many messages to one destination per window, unless its channel says
@@ -137,6 +154,11 @@ pub struct Responder {
     ends: HashMap<(String, String), i64>,
     escalations: BTreeMap<i64, EscalationRecord>,
     health: HashMap<String, BTreeMap<String, ServiceHealth>>,
+    /// Per client, the checks in a downtime with a hard problem, by (asset, check), as the
+    /// supervision runtime tells them; and the clients whose health is to be computed again
+    /// for it at the end of the batch.
+    in_downtime: HashMap<String, BTreeMap<(String, String), Status>>,
+    downtime_moved: BTreeSet<String>,
     triggers: TriggerState,
     crises: BTreeMap<i64, Crisis>,
     silences: Vec<SilenceRecord>,
@@ -185,6 +207,8 @@ impl Responder {
                     .insert(h.service.clone(), h);
                 map
             }),
+            in_downtime: HashMap::new(),
+            downtime_moved: BTreeSet::new(),
             triggers: state.trigger_state,
             crises: state
                 .open_crises
@@ -371,6 +395,21 @@ impl Responder {
                 });
                 Ok(ResponseOutcome::Crisis(crisis))
             }
+            ResponseCommand::CheckDowntimes(changes) => {
+                for change in changes {
+                    let checks = self.in_downtime.entry(change.client.clone()).or_default();
+                    let key = (change.asset, change.check);
+                    match change.status {
+                        Some(status) => checks.insert(key, status),
+                        None => checks.remove(&key),
+                    };
+                    if checks.is_empty() {
+                        self.in_downtime.remove(&change.client);
+                    }
+                    self.downtime_moved.insert(change.client);
+                }
+                Ok(ResponseOutcome::Done)
+            }
         }
     }
 
@@ -443,10 +482,11 @@ impl Responder {
         }
 
         // 1. Business-service health.
+        let downtime_moved = std::mem::take(&mut self.downtime_moved);
         let clients: Vec<String> = if estate_changed {
             estate.clients.keys().cloned().collect()
         } else {
-            alert_clients.iter().cloned().collect()
+            alert_clients.union(&downtime_moved).cloned().collect()
         };
         let mut health_changed: BTreeSet<String> = BTreeSet::new();
         for id in &clients {
@@ -612,22 +652,41 @@ impl Responder {
             return false;
         }
         let states = indicator_states(book.live_alerts_of(&client.id));
+        let no_downtimes = BTreeMap::new();
+        let in_downtime = self.in_downtime.get(&client.id).unwrap_or(&no_downtimes);
         let services: Vec<service::BusinessService> =
             definitions.iter().map(|d| d.service.clone()).collect();
         let computed = match service::evaluate(&services, |indicator| {
             Some(match indicator {
-                Indicator::Asset(asset) => IndicatorState {
-                    status: states.assets.get(asset).copied().unwrap_or(Status::Ok),
-                    in_downtime: false,
-                },
-                Indicator::Check { asset, check } => IndicatorState {
-                    status: states
-                        .checks
-                        .get(&(asset.clone(), check.clone()))
-                        .copied()
-                        .unwrap_or(Status::Ok),
-                    in_downtime: false,
-                },
+                Indicator::Asset(asset) => {
+                    let alerted = states.assets.get(asset).copied().unwrap_or(Status::Ok);
+                    // The worst of its checks in downtime: the asset is in downtime when that
+                    // is what makes it worse than its alerts do.
+                    let quiet = in_downtime
+                        .range((asset.clone(), String::new())..)
+                        .take_while(|((a, _), _)| a == asset)
+                        .map(|(_, status)| *status)
+                        .max()
+                        .unwrap_or(Status::Ok);
+                    IndicatorState {
+                        status: alerted.max(quiet),
+                        in_downtime: quiet > alerted,
+                    }
+                }
+                Indicator::Check { asset, check } => {
+                    let key = (asset.clone(), check.clone());
+                    let alerted = states.checks.get(&key).copied().unwrap_or(Status::Ok);
+                    match in_downtime.get(&key) {
+                        Some(quiet) => IndicatorState {
+                            status: alerted.max(*quiet),
+                            in_downtime: true,
+                        },
+                        None => IndicatorState {
+                            status: alerted,
+                            in_downtime: false,
+                        },
+                    }
+                }
                 // Computed by `evaluate` itself, children first.
                 Indicator::Service(_) => return None,
             })
@@ -840,7 +899,8 @@ impl Responder {
         let services = self.services_of(client);
         if let Some(healths) = self.health.get(&client.id) {
             for health in healths.values() {
-                if health.status == Status::Ok {
+                // A service in an inherited downtime is planned work: it does not page.
+                if health.status == Status::Ok || health.in_downtime {
                     continue;
                 }
                 let involved =

@@ -57,10 +57,12 @@ use vigie_core::estate::{CheckDefinition, Estate, compile_checks, hosts_behind};
 use vigie_core::event::Severity;
 use vigie_core::incident::IncidentCommand;
 use vigie_core::incident::model::AlertSignal;
+use vigie_core::service::Status;
 
 use crate::estate::EstateHandle;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineError};
+use crate::response::{CheckInDowntime, ResponseCommand};
 use crate::store::{CheckRecord, Store};
 
 pub use perfdata::PerfdataConfig;
@@ -80,7 +82,7 @@ const SUPERVISION_ACTOR: &str = "vigie";
 
 /// How often the supervision task has the allocator's free memory handed back; the first
 /// time with its first round, after a start's temporary structures are gone.
-const TRIM_EVERY_MS: i64 = 60_000;
+const TRIM_EVERY_MS: i64 = 20_000;
 
 /// The dirty set's capacity kept once emptied.
 const DIRTY_CAPACITY_KEPT: usize = 65_536;
@@ -231,6 +233,9 @@ pub async fn start(
         native_slots: Arc::new(Semaphore::new(NATIVE_SLOTS)),
         lags: LagWindow::default(),
         dirty: HashSet::new(),
+        timed: HashSet::new(),
+        told_in_downtime: HashMap::new(),
+        downtime_changes: Vec::new(),
         routine: HashSet::new(),
         sweep: Vec::new(),
         next_sweep_ms: 0,
@@ -297,6 +302,34 @@ struct Checked {
     status: CheckStatus,
 }
 
+/// Whether time alone can change a status: it has a downtime (to start or end) or an
+/// acknowledgement that expires.
+fn needs_tick(status: &CheckStatus) -> bool {
+    !status.downtimes.is_empty()
+        || status
+            .acknowledgement
+            .as_ref()
+            .is_some_and(|ack| ack.expires_ms.is_some())
+}
+
+/// The state a check in an active downtime shows its business services: its hard state, when
+/// it is a problem (a host DOWN counts CRITICAL, UNREACHABLE UNKNOWN, as its alerts do).
+fn in_downtime_with_problem(status: &CheckStatus) -> Option<Status> {
+    if !status.in_downtime() {
+        return None;
+    }
+    match status.last_hard_state {
+        ObjectState::Service(CheckState::Ok) | ObjectState::Host(HostState::Up) => None,
+        ObjectState::Service(CheckState::Warning) => Some(Status::Warning),
+        ObjectState::Service(CheckState::Unknown) | ObjectState::Host(HostState::Unreachable) => {
+            Some(Status::Unknown)
+        }
+        ObjectState::Service(CheckState::Critical) | ObjectState::Host(HostState::Down) => {
+            Some(Status::Critical)
+        }
+    }
+}
+
 /// A finished check, as the task that ran it hands it back.
 struct Finished {
     definition: Arc<CheckDefinition>,
@@ -333,6 +366,15 @@ struct Supervisor {
     lags: LagWindow,
     /// Statuses changed since they were last written.
     dirty: HashSet<CheckId>,
+    /// The checks with a downtime or an expiring acknowledgement (`needs_tick`): the only
+    /// ones the once-a-second tick looks at. Filled where those are given (a command, the
+    /// estate's take-up); a check leaves it at the tick that finds it has neither.
+    timed: HashSet<CheckId>,
+    /// The checks in a downtime with a hard problem, as the responder was last told (its
+    /// business services with `downtime: inherit` show them in downtime), and what it is to be
+    /// told next (`refresh_downtime_view`).
+    told_in_downtime: HashMap<CheckId, Status>,
+    downtime_changes: Vec<CheckInDowntime>,
     /// Checks whose last results changed only their output, perfdata and times: written by
     /// the next sweep (`ROUTINE_ROWS_PER_SECOND`), or with a later change of theirs.
     routine: HashSet<CheckId>,
@@ -373,7 +415,11 @@ impl Supervisor {
             let unwritten =
                 (!self.dirty.is_empty() || !self.removed.is_empty() || self.sweep_ready(now))
                     && self.writer.capacity() > 0;
-            if !finished.is_empty() || !commands.is_empty() || unwritten {
+            if !finished.is_empty()
+                || !commands.is_empty()
+                || unwritten
+                || !self.downtime_changes.is_empty()
+            {
                 self.process(finished, commands).await;
                 continue;
             }
@@ -459,6 +505,9 @@ impl Supervisor {
                     },
                     now,
                 );
+                if needs_tick(status) {
+                    self.timed.insert(id.clone());
+                }
                 self.dirty.insert(id);
                 self.take_effects(&definition, effects, now, commands);
             }
@@ -474,21 +523,10 @@ impl Supervisor {
         }
         self.next_tick_ms = now.saturating_add(1_000);
         self.start_recurring_downtimes(now, commands);
-        let timed: Vec<CheckId> = self
-            .checks
-            .iter()
-            .filter(|(_, checked)| {
-                !checked.status.downtimes.is_empty()
-                    || checked
-                        .status
-                        .acknowledgement
-                        .as_ref()
-                        .is_some_and(|ack| ack.expires_ms.is_some())
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
+        let timed: Vec<CheckId> = self.timed.iter().cloned().collect();
         for id in timed {
             let Some(checked) = self.checks.get_mut(&id) else {
+                self.timed.remove(&id);
                 continue;
             };
             let definition = checked.definition.clone();
@@ -498,7 +536,43 @@ impl Supervisor {
             if *status != before {
                 self.dirty.insert(id.clone());
             }
+            if !needs_tick(status) {
+                self.timed.remove(&id);
+            }
             self.take_effects(&definition, effects, now, commands);
+        }
+        self.refresh_downtime_view();
+    }
+
+    /// Compares the checks that may be in a downtime with a hard problem (those with a
+    /// downtime, and those the responder was told of) with what it was told, and queues the
+    /// differences for the next commit.
+    fn refresh_downtime_view(&mut self) {
+        let looked_at: Vec<CheckId> = self
+            .timed
+            .iter()
+            .chain(self.told_in_downtime.keys())
+            .cloned()
+            .collect();
+        for id in looked_at {
+            let now_in = self
+                .checks
+                .get(&id)
+                .and_then(|checked| in_downtime_with_problem(&checked.status));
+            let told = self.told_in_downtime.get(&id).copied();
+            if now_in == told {
+                continue;
+            }
+            match now_in {
+                Some(status) => self.told_in_downtime.insert(id.clone(), status),
+                None => self.told_in_downtime.remove(&id),
+            };
+            self.downtime_changes.push(CheckInDowntime {
+                client: id.client().to_string(),
+                asset: id.asset().to_string(),
+                check: id.check().to_string(),
+                status: now_in,
+            });
         }
     }
 
@@ -597,7 +671,13 @@ impl Supervisor {
         // Pushed one at a time: a host's ten services would keep room for sixteen.
         self.dependents.values_mut().for_each(Vec::shrink_to_fit);
         self.depth = host_depths(&checks);
+        self.timed = checks
+            .iter()
+            .filter(|(_, checked)| needs_tick(&checked.status))
+            .map(|(id, _)| id.clone())
+            .collect();
         self.checks = checks;
+        self.refresh_downtime_view();
         self.recurring = recurring_downtimes(&estate, &self.checks);
         self.current_estate = estate;
         self.metrics
@@ -1039,6 +1119,9 @@ impl Supervisor {
             CheckEffect::Rejected { reason } => Some(*reason),
             _ => None,
         });
+        if needs_tick(status) {
+            self.timed.insert(id.clone());
+        }
         self.dirty.insert(id.clone());
         let mut commands = Vec::new();
         self.take_effects(&definition, effects, now, &mut commands);
@@ -1056,10 +1139,14 @@ impl Supervisor {
                     *id = status.next_downtime_id();
                 }
                 let effects = status.apply(command, now);
+                if needs_tick(status) {
+                    self.timed.insert(other.clone());
+                }
                 self.dirty.insert(other);
                 self.take_effects(&definition, effects, now, &mut commands);
             }
         }
+        self.refresh_downtime_view();
         self.commit(commands).await;
         let answer = match rejected {
             Some(reason) => Err(SupervisionError::Rejected(rejection_text(reason).into())),
@@ -1132,6 +1219,18 @@ impl Supervisor {
     async fn commit(&mut self, commands: Vec<IncidentCommand>) {
         if !self.supervise(commands).await {
             return;
+        }
+        if !self.downtime_changes.is_empty() {
+            let changes = std::mem::take(&mut self.downtime_changes);
+            if let Err(error) = self
+                .pipeline
+                .respond(ResponseCommand::CheckDowntimes(changes.clone()))
+                .await
+            {
+                // Told again at the next commit.
+                tracing::error!(%error, "checks in downtime not handed to the responder");
+                self.downtime_changes = changes;
+            }
         }
         if self.dirty.is_empty()
             && self.removed.is_empty()

@@ -287,6 +287,21 @@ async fn a_recurring_downtime_gives_its_checks_a_downtime_once_per_occurrence(en
     kind: host
     checks:
       - {{ name: disk, kind: plugin, command: {CHECK_DUMMY}, args: [2, full], interval: 200ms, retry_interval: 100ms }}
+  - id: line-inherit
+    kind: business_service
+    criticality: 5
+    service:
+      method: worst
+      downtime: inherit
+      indicators:
+        - {{ check: {{ asset: srv, check: disk }} }}
+  - id: line-ignore
+    kind: business_service
+    criticality: 5
+    service:
+      method: worst
+      indicators:
+        - {{ check: {{ asset: srv, check: disk }} }}
 recurring_downtimes:
   - name: patching
     match: {{ tags: [patched] }}
@@ -338,6 +353,9 @@ recurring_downtimes:
         .filter_map(|alert| alert["labels"]["check"].as_str())
         .collect();
     assert_eq!(paged, ["acme:other:disk"], "{alerts:?}");
+    // The business services over the check in downtime: one that inherits downtimes shows it
+    // red and in downtime, one that ignores them stays OK (Centreon BAM's two options).
+    business_services_see_the_downtime(&supervised).await;
 
     // A restart gives no second downtime for the same occurrence (one straddling midnight UTC
     // would meet the next occurrence: a few seconds a day).
@@ -347,7 +365,33 @@ recurring_downtimes:
         .get(&supervised.admin, &format!("/api/v1/checks/{id}"))
         .await;
     assert_eq!(check["downtimes"].as_array().unwrap().len(), 1, "{check}");
+    // And the responder is told again what is in downtime.
+    business_services_see_the_downtime(&supervised).await;
     supervised.stop().await;
+}
+
+async fn business_services_see_the_downtime(supervised: &Supervised) {
+    let services = crate::support::eventually("the inheriting service in downtime", || async {
+        let (_, body) = supervised
+            .get(&supervised.admin, "/api/v1/business-services?client=acme")
+            .await;
+        let services = body["business_services"].as_array()?.clone();
+        services
+            .iter()
+            .any(|s| s["id"] == "line-inherit" && s["in_downtime"] == json!(true))
+            .then_some(services)
+    })
+    .await;
+    let of = |id: &str| services.iter().find(|s| s["id"] == id).unwrap().clone();
+    let inherit = of("line-inherit");
+    assert_eq!(inherit["status"], "CRITICAL", "{inherit}");
+    assert_eq!(
+        inherit["causes"][0], "check `disk` of asset `srv`",
+        "{inherit}"
+    );
+    let ignore = of("line-ignore");
+    assert_eq!(ignore["status"], "OK", "{ignore}");
+    assert_eq!(ignore["in_downtime"], json!(false), "{ignore}");
 }
 
 /// A check's downtimes: how many, and whether one is active.
