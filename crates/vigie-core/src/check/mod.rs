@@ -22,8 +22,8 @@ pub use schedule::{CheckId, CheckIdError, HOST_CHECK_NAME, Schedule, schedule_of
 pub use spec::{DEFAULT_TIMEOUT, Probe, ProbeTarget, Thresholds};
 pub use state::{
     AckClearReason, Acknowledgement, CheckCommand, CheckConfig, CheckEffect, CheckKind, CheckState,
-    CheckStatus, Downtime, DowntimeKind, FlappingWindow, HostState, NotificationKind, ObjectState,
-    RejectReason, StateType, SuppressionReason,
+    CheckStatus, Downtime, DowntimeKind, FlappingWindow, HostState, Millis, NotificationKind,
+    ObjectState, RejectReason, StateType, SuppressionReason,
 };
 
 #[cfg(test)]

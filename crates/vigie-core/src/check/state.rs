@@ -326,13 +326,14 @@ pub struct CheckStatus {
     pub state_type: StateType,
     pub attempt: u32,
     pub last_hard_state: ObjectState,
-    pub output: String,
-    pub long_output: String,
-    pub perfdata: String,
-    pub last_check_ms: Option<i64>,
-    pub last_state_change_ms: Option<i64>,
-    pub last_hard_state_change_ms: Option<i64>,
-    pub next_check_ms: Option<i64>,
+    /// Boxed `str`s, here and below: no spare capacity, 8 bytes less each than a `String`.
+    pub output: Box<str>,
+    pub long_output: Box<str>,
+    pub perfdata: Box<str>,
+    pub last_check_ms: Millis,
+    pub last_state_change_ms: Millis,
+    pub last_hard_state_change_ms: Millis,
+    pub next_check_ms: Millis,
     /// Whether the current hard problem was notified, so that its recovery may be.
     pub problem_notified: bool,
     /// One entry per recent result, oldest first, always `FLAPPING_WINDOW` long: whether its
@@ -343,6 +344,53 @@ pub struct CheckStatus {
     /// Boxed: rare, and a million statuses are kept in memory.
     pub acknowledgement: Option<Box<Acknowledgement>>,
     pub downtimes: Vec<Downtime>,
+}
+
+/// An optional instant, in milliseconds since the epoch, in 8 bytes where an `Option<i64>`
+/// takes 16 (a million statuses keep four). Written and read as an optional integer;
+/// `i64::MIN` stands for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Millis(i64);
+
+impl Millis {
+    pub const NONE: Millis = Millis(i64::MIN);
+
+    /// `ms`, or none for `i64::MIN`.
+    pub fn at(ms: i64) -> Millis {
+        Millis(ms)
+    }
+
+    pub fn get(self) -> Option<i64> {
+        (self.0 != i64::MIN).then_some(self.0)
+    }
+
+    pub fn is_some_and(self, test: impl FnOnce(i64) -> bool) -> bool {
+        self.get().is_some_and(test)
+    }
+}
+
+impl Default for Millis {
+    fn default() -> Self {
+        Millis::NONE
+    }
+}
+
+impl From<Option<i64>> for Millis {
+    fn from(ms: Option<i64>) -> Self {
+        ms.map_or(Millis::NONE, Millis)
+    }
+}
+
+impl Serialize for Millis {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Option::<i64>::deserialize(deserializer).map(Millis::from)
+    }
 }
 
 /// The last `FLAPPING_WINDOW` results, oldest first: whether each changed the state. One
@@ -397,13 +445,13 @@ impl CheckStatus {
             state_type: StateType::Hard,
             attempt: 1,
             last_hard_state: ok,
-            output: String::new(),
-            long_output: String::new(),
-            perfdata: String::new(),
-            last_check_ms: None,
-            last_state_change_ms: None,
-            last_hard_state_change_ms: None,
-            next_check_ms: None,
+            output: Box::default(),
+            long_output: Box::default(),
+            perfdata: Box::default(),
+            last_check_ms: Millis::NONE,
+            last_state_change_ms: Millis::NONE,
+            last_hard_state_change_ms: Millis::NONE,
+            next_check_ms: Millis::NONE,
             problem_notified: false,
             flapping_changes: FlappingWindow::default(),
             flapping_percent: 0.0,
@@ -604,7 +652,7 @@ impl CheckStatus {
                 hard: true,
             });
             self.last_hard_state = new_state;
-            self.last_hard_state_change_ms = Some(now_ms);
+            self.last_hard_state_change_ms = Millis::at(now_ms);
         } else if state_change {
             effects.push(CheckEffect::StateChanged {
                 from: old_state,
@@ -613,19 +661,15 @@ impl CheckStatus {
             });
         }
         if state_change {
-            self.last_state_change_ms = Some(now_ms);
+            self.last_state_change_ms = Millis::at(now_ms);
         }
         self.state = new_state;
         self.state_type = state_type;
         self.attempt = attempt;
-        // Kept until the next result for a million checks: no spare capacity.
-        self.output = result.output;
-        self.output.shrink_to_fit();
-        self.long_output = result.long_output;
-        self.long_output.shrink_to_fit();
-        self.perfdata = result.perfdata;
-        self.perfdata.shrink_to_fit();
-        self.last_check_ms = Some(now_ms);
+        self.output = result.output.into_boxed_str();
+        self.long_output = result.long_output.into_boxed_str();
+        self.perfdata = result.perfdata.into_boxed_str();
+        self.last_check_ms = Millis::at(now_ms);
 
         let ack_cleared = match &self.acknowledgement {
             Some(_) if state_change && new_state.is_ok() => Some(AckClearReason::Recovered),
@@ -668,7 +712,7 @@ impl CheckStatus {
             self.config.check_interval_ms
         };
         let next = now_ms.saturating_add(interval);
-        self.next_check_ms = Some(next);
+        self.next_check_ms = Millis::at(next);
         effects.push(CheckEffect::NextCheckAt(next));
     }
 

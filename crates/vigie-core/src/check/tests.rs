@@ -408,3 +408,12 @@ fn check_ids_compare_by_their_names_and_serialize_as_them() {
         ("acme", "web01", "http")
     );
 }
+
+/// A million statuses stay in memory: their size is watched (issue 4's under 1 KiB per check
+/// counts on it; see BENCHMARKS.md).
+#[test]
+fn a_status_stays_small() {
+    let size = std::mem::size_of::<CheckStatus>();
+    eprintln!("CheckStatus: {size} bytes");
+    assert!(size <= 144, "CheckStatus grew to {size} bytes");
+}

@@ -51,7 +51,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use vigie_core::check::{
     CheckCommand, CheckEffect, CheckId, CheckKind, CheckState, CheckStatus, DowntimeKind,
-    HostState, NotificationKind, ObjectState, PluginResult, Probe, RejectReason, Schedule,
+    HostState, Millis, NotificationKind, ObjectState, PluginResult, Probe, RejectReason, Schedule,
 };
 use vigie_core::estate::{CheckDefinition, Estate, compile_checks, hosts_behind};
 use vigie_core::event::Severity;
@@ -705,7 +705,7 @@ impl Supervisor {
                 Probe::Passive {
                     freshness_ms,
                     stale_state,
-                } => match checked.status.last_check_ms {
+                } => match checked.status.last_check_ms.get() {
                     Some(last) if now.saturating_sub(last) < *freshness_ms => {
                         self.schedule
                             .reschedule(&id, now, last.saturating_add(*freshness_ms));
@@ -1335,7 +1335,7 @@ impl Supervisor {
     fn record(&self, id: &CheckId) -> CheckRecord {
         let mut status = self.checks[id].status.clone();
         if let Some(due) = self.schedule.due_at(id) {
-            status.next_check_ms = Some(due);
+            status.next_check_ms = Millis::at(due);
         }
         let probe = self
             .checks

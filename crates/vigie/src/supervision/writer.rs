@@ -172,7 +172,7 @@ mod tests {
             .await
             .unwrap()
             .into_iter()
-            .map(|record| (record.id, record.status.output))
+            .map(|record| (record.id, record.status.output.into_string()))
             .collect();
         assert_eq!(
             stored,
