@@ -57,7 +57,7 @@ pub async fn get_client(
 ) -> Result<Json<Value>, ApiError> {
     let estate = state.estate.current().1;
     let client = visible_client(&estate, &caller, &id)?;
-    Ok(Json(json!(client)))
+    Ok(Json(super::notifications::client_view(client)))
 }
 
 pub async fn list_client_assets(

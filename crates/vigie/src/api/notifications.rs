@@ -3,7 +3,8 @@
 //! own client's rows only; another client's row answers 404, as an absent one). Operators can
 //! make an undelivered notification due now.
 //!
-//! Secrets a webhook carries in its headers (authorisation, tokens, keys) are never shown.
+//! Secrets a webhook carries in its headers (authorisation, tokens, keys) or in its URL (a
+//! chat webhook's path, a query's token) are never shown: only the URL's scheme, host and port.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -35,13 +36,59 @@ fn secret_header(name: &str) -> bool {
     .any(|word| name.contains(word))
 }
 
-/// A notification as the API shows it: the row, with secret header values masked.
+/// A webhook URL as the API shows it: scheme, host and port; a path or query becomes `/***`.
+/// Chat webhooks (Slack, Mattermost, Teams) carry their secret in the path, others often in
+/// the query; the channel's id names the destination.
+pub fn shown_url(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return "***".to_owned();
+    };
+    let mut shown = format!(
+        "{}://{}",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default()
+    );
+    if let Some(port) = parsed.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    if parsed.path() != "/" || parsed.query().is_some() {
+        shown.push_str("/***");
+    }
+    shown
+}
+
+/// Masks, in place, the secret header values of a header map.
+fn mask_headers<'a>(headers: impl Iterator<Item = (&'a String, &'a mut String)>) {
+    for (name, value) in headers {
+        if secret_header(name) {
+            *value = "***".to_owned();
+        }
+    }
+}
+
+/// A notification as the API shows it: the row, with secret header values and the webhook
+/// URL's path and query masked.
 pub fn notification_view(notification: &Notification) -> Value {
     let mut shown = notification.clone();
-    if let Transport::Http { headers, .. } = &mut shown.transport {
-        for (name, value) in headers.iter_mut() {
-            if secret_header(name) {
-                *value = "***".to_owned();
+    if let Transport::Http { headers, url, .. } = &mut shown.transport {
+        mask_headers(headers.iter_mut());
+        *url = shown_url(url);
+    }
+    serde_json::to_value(&shown).unwrap_or(Value::Null)
+}
+
+/// A client's definition as the API shows it: its channels' secret headers and URLs masked
+/// as in the delivery log.
+pub fn client_view(client: &vigie_core::estate::Client) -> Value {
+    let mut shown = client.clone();
+    for channel in &mut shown.channels {
+        mask_headers(channel.headers.iter_mut());
+        if let Some(url) = &mut channel.url {
+            *url = shown_url(url);
+        }
+        for call in [&mut channel.on, &mut channel.off].into_iter().flatten() {
+            if let Some(url) = &mut call.url {
+                *url = shown_url(url);
             }
         }
     }
@@ -124,4 +171,23 @@ pub async fn retry_notification(
         )));
     }
     Ok(Json(notification_view(&notification)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_url;
+
+    #[test]
+    fn a_webhook_url_shows_its_scheme_host_and_port_only() {
+        assert_eq!(
+            shown_url("https://hooks.slack.com/services/T000/B000/XXXX"),
+            "https://hooks.slack.com/***"
+        );
+        assert_eq!(shown_url("http://127.0.0.1:9095/"), "http://127.0.0.1:9095");
+        assert_eq!(
+            shown_url("http://user:password@relay.example:8080/?token=x"),
+            "http://relay.example:8080/***"
+        );
+        assert_eq!(shown_url("not a url"), "***");
+    }
 }

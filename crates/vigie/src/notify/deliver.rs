@@ -338,7 +338,8 @@ impl Senders {
             Ok(Err(error)) if error.is_connect() => {
                 (false, format!("cannot connect: {}", root_cause(&error)))
             }
-            Ok(Err(error)) => (false, error_chain(&error)),
+            // Without the URL: a chat webhook's carries its secret, and the log is shown.
+            Ok(Err(error)) => (false, error_chain(&error.without_url())),
             Ok(Ok((status, excerpt))) => {
                 let mut detail = format!("HTTP {}", status.as_u16());
                 if let Some(reason) = status.canonical_reason() {

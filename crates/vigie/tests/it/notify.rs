@@ -790,12 +790,9 @@ async fn webhook_secrets_are_masked_in_the_api() {
         .await
         .unwrap();
     let store = server.server().state.store.clone();
-    let mut request = http_request(
-        Kind::Triggered,
-        HttpFormat::Generic,
-        "http://127.0.0.1:9/x",
-        1,
-    );
+    // A chat webhook's secret is its path; others carry tokens in the query.
+    let secret_url = "http://127.0.0.1:9/hooks/T000/B000/s3cretpath?token=s3cret";
+    let mut request = http_request(Kind::Triggered, HttpFormat::Generic, secret_url, 1);
     if let Destination::Http { headers, .. } = &mut request.destination {
         headers.insert("Authorization".into(), "Bearer s3cret".into());
     }
@@ -808,12 +805,36 @@ async fn webhook_secrets_are_masked_in_the_api() {
     assert_eq!(status, 200);
     assert_eq!(body["transport"]["headers"]["Authorization"], "***");
     assert_eq!(body["transport"]["headers"]["X-Vigie-Test"], "yes");
-    let Transport::Http { headers, .. } = row(&store, id).await.transport else {
+    assert_eq!(body["transport"]["url"], "http://127.0.0.1:9/***");
+    // The failed attempt's error does not repeat the URL either.
+    wait_row(&store, id, "a failed attempt", |n| n.attempts >= 1).await;
+    let (_, body) = server
+        .get(&server.admin, &format!("/api/v1/notifications/{id}"))
+        .await;
+    assert!(!body.to_string().contains("s3cret"), "{body}");
+    let Transport::Http { headers, url, .. } = row(&store, id).await.transport else {
         panic!("http")
     };
     assert_eq!(
-        headers["Authorization"], "Bearer s3cret",
+        (headers["Authorization"].as_str(), url.as_str()),
+        ("Bearer s3cret", secret_url),
         "the row keeps what it sends"
+    );
+    // A client's channels, as the estate API shows them: scheme, host and port only.
+    let (status, client) = server
+        .get(&server.admin, "/api/v1/clients/acme-industrie")
+        .await;
+    assert_eq!(status, 200, "{client}");
+    let urls: Vec<&str> = client["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|channel| channel["url"].as_str())
+        .collect();
+    assert!(!urls.is_empty(), "{client}");
+    assert!(
+        urls.iter().all(|url| *url == "http://127.0.0.1:9095/***"),
+        "{urls:?}"
     );
     server.stop().await;
 }
