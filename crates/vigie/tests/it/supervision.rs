@@ -356,6 +356,51 @@ recurring_downtimes:
     // The business services over the check in downtime: one that inherits downtimes shows it
     // red and in downtime, one that ignores them stays OK (Centreon BAM's two options).
     business_services_see_the_downtime(&supervised).await;
+    // A Prometheus alert on the same asset: its incident's priority counts the asset, not the
+    // business service, which is in a planned downtime.
+    let (status, body) = supervised
+        .post(
+            &supervised.admin,
+            "/api/v2/alerts",
+            json!([{
+                "labels": {"alertname": "DiskSlow", "client": "acme", "asset": "srv", "severity": "warning"},
+                "annotations": {"summary": "disk slow on srv"},
+            }]),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let reasons = crate::support::eventually("the alert's incident prioritized", || async {
+        let alert = supervised
+            .alerts("acme")
+            .await
+            .into_iter()
+            .find(|alert| alert["rule"] == "alertmanager/DiskSlow")?;
+        let incident = alert["incident_id"].as_i64()?;
+        let (_, body) = supervised
+            .get(
+                &supervised.admin,
+                &format!("/api/v1/incidents/{incident}/timeline"),
+            )
+            .await;
+        let texts: Vec<String> = body["timeline"]
+            .as_array()?
+            .iter()
+            .filter(|entry| entry["kind"] == "priority_changed")
+            .map(|entry| entry["text"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        (!texts.is_empty()).then_some(texts)
+    })
+    .await;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("asset srv criticality 4")),
+        "{reasons:#?}"
+    );
+    assert!(
+        !reasons.iter().any(|r| r.contains("business service")),
+        "{reasons:#?}"
+    );
 
     // A restart gives no second downtime for the same occurrence (one straddling midnight UTC
     // would meet the next occurrence: a few seconds a day).
