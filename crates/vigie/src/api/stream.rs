@@ -34,7 +34,7 @@ fn sse_event(change: &Change) -> SseEvent {
     SseEvent::default()
         .id(change.seq.to_string())
         .event(change.topic.as_str())
-        .data(change.body.to_string())
+        .data(change.body.as_str())
 }
 
 pub async fn stream(

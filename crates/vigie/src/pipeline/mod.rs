@@ -871,7 +871,7 @@ impl Writer {
                 Effect::Timeline(entry) => timeline.push(entry),
             }
         }
-        let mut change = |client: &str, topic: &str, body: Value| {
+        let mut change = |client: &str, topic: &str, body: String| {
             let seq = self.next_change_seq;
             self.next_change_seq += 1;
             batch.changes.push(Change {
@@ -883,16 +883,16 @@ impl Writer {
             });
         };
         for incident in incidents.values() {
-            change(&incident.client, "incident", to_value(incident));
+            change(&incident.client, "incident", to_text(incident));
         }
         for alert in alerts.values() {
-            change(&alert.client, "alert", to_value(alert));
+            change(&alert.client, "alert", to_text(alert));
         }
         for entry in &timeline {
-            change(&entry.client, "timeline", to_value(entry));
+            change(&entry.client, "timeline", to_text(entry));
         }
         for item in feed {
-            change(&item.client, item.topic, item.body);
+            change(&item.client, item.topic, item.body.to_string());
         }
         batch.incidents = incidents.into_values().collect();
         batch.alerts = alerts.into_values().collect();
@@ -903,8 +903,8 @@ impl Writer {
     }
 }
 
-fn to_value<T: serde::Serialize>(record: &T) -> Value {
-    serde_json::to_value(record).expect("invariant: domain records serialise to JSON")
+fn to_text<T: serde::Serialize>(record: &T) -> String {
+    serde_json::to_string(record).expect("invariant: domain records serialise to JSON")
 }
 
 impl Job {

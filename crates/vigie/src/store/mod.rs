@@ -339,7 +339,7 @@ impl Store {
             .bind(change.client.as_str())
             .bind(change.time_ms)
             .bind(change.topic.as_str())
-            .bind(change.body.to_string())
+            .bind(change.body.as_str())
             .execute(&mut *tx)
             .await
             .context("cannot write change")?;

@@ -20,7 +20,9 @@ pub struct Change {
     pub time_ms: i64,
     /// `incident` or `alert`.
     pub topic: String,
-    pub body: Value,
+    /// The record as JSON text: written to the store and to the stream as it is, so that the
+    /// writer serializes each record once.
+    pub body: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -107,7 +109,7 @@ pub fn change(row: &AnyRow) -> Result<Change> {
         client: row.try_get("client_id")?,
         time_ms: row.try_get("time_ms")?,
         topic: row.try_get("topic")?,
-        body: serde_json::from_str(&body).context("corrupt change")?,
+        body,
     })
 }
 

@@ -400,7 +400,7 @@ async fn open_state_resumes_ids_and_skips_closed_incidents(store: Store, _db: &S
             client: "acme".into(),
             time_ms: 1,
             topic: "incident".into(),
-            body: json!({}),
+            body: json!({}).to_string(),
         }],
         ..Default::default()
     };
@@ -453,7 +453,7 @@ async fn change_feed_is_ordered_and_scoped(store: Store, _db: &ScratchDatabase) 
             },
             time_ms: seq,
             topic: "incident".into(),
-            body: json!({ "seq": seq }),
+            body: json!({ "seq": seq }).to_string(),
         })
         .collect();
     store
