@@ -659,12 +659,12 @@ impl IncidentBook {
             let incident = &self.incidents[&alert.incident_id];
             match (incident.status, incident.resolved_ms) {
                 (IncidentStatus::New | IncidentStatus::Acknowledged, _) => {
-                    return self.repeat(alert_id, &signal, now_ms, None);
+                    return self.repeat(alert_id, signal, now_ms, None);
                 }
                 (IncidentStatus::Resolved, Some(resolved_ms))
                     if now_ms <= resolved_ms.saturating_add(reopen_window_ms) =>
                 {
-                    return self.repeat(alert_id, &signal, now_ms, Some(resolved_ms));
+                    return self.repeat(alert_id, signal, now_ms, Some(resolved_ms));
                 }
                 // Resolved too long ago: the old alert stays with its incident (which `Tick`
                 // will close) and this signal starts afresh.
@@ -679,7 +679,7 @@ impl IncidentBook {
     fn repeat(
         &mut self,
         alert_id: AlertId,
-        signal: &AlertSignal,
+        mut signal: AlertSignal,
         now_ms: i64,
         reopen_from: Option<i64>,
     ) -> Vec<Effect> {
@@ -697,8 +697,8 @@ impl IncidentBook {
         alert.status = AlertStatus::Firing;
         // The latest signal's labels win (a check's current state and output, the end a
         // Prometheus re-send announces); labels it does not carry stay.
-        for (name, value) in &signal.labels {
-            alert.labels.insert(name.clone(), value.clone());
+        for (name, value) in std::mem::take(&mut signal.labels) {
+            alert.labels.insert(name, value);
         }
         let incident = self
             .incidents
@@ -722,7 +722,7 @@ impl IncidentBook {
                 text,
             ));
         }
-        entries.extend(fold_signal(incident, alert, signal, matrix, now_ms));
+        entries.extend(fold_signal(incident, alert, &signal, matrix, now_ms));
         let mut effects = Vec::with_capacity(2 + entries.len());
         effects.push(Effect::Incident(incident.clone()));
         effects.push(Effect::Alert(alert.clone()));
@@ -735,7 +735,7 @@ impl IncidentBook {
 
     /// A signal no live alert takes: a new alert, joining an incident of its group or opening
     /// one.
-    fn new_alert(&mut self, signal: AlertSignal, now_ms: i64) -> Vec<Effect> {
+    fn new_alert(&mut self, mut signal: AlertSignal, now_ms: i64) -> Vec<Effect> {
         let matrix = self.matrix(&signal.client);
         let policy = self.policy(&signal.client);
         let window_ms = policy.window_ms;
@@ -777,7 +777,7 @@ impl IncidentBook {
             first_seen_ms: signal.time_ms,
             last_seen_ms: signal.time_ms,
             last_event_id: signal.event_id,
-            labels: signal.labels.clone(),
+            labels: std::mem::take(&mut signal.labels),
         };
 
         let mut effects = Vec::with_capacity(4);
@@ -827,7 +827,7 @@ impl IncidentBook {
                     resolved_ms: None,
                     closed_ms: None,
                 };
-                add_assets(&mut incident, &alert, &signal);
+                add_assets(&mut incident, &alert);
                 let created = timeline(
                     &incident,
                     now_ms,
@@ -1056,9 +1056,10 @@ fn invalid(incident: &Incident, action: &'static str) -> CommandError {
 /// Adds the assets a signal touches to its incident's sorted set: the alert's asset and, for a
 /// lateral movement, the source and target assets the pipeline resolved
 /// (`labels.lateral_movement.source_asset` and `.target_asset`), so that the incident lists
-/// every host the attack spread across, repeats from new sources included.
-fn add_assets(incident: &mut Incident, alert: &Alert, signal: &AlertSignal) {
-    let lateral = signal.labels.get("lateral_movement");
+/// every host the attack spread across, repeats from new sources included. Read from the
+/// alert, which holds the latest signal's labels.
+fn add_assets(incident: &mut Incident, alert: &Alert) {
+    let lateral = alert.labels.get("lateral_movement");
     let ends = ["source_asset", "target_asset"]
         .into_iter()
         .filter_map(|end| lateral?.get(end)?.as_str());
@@ -1085,7 +1086,7 @@ fn fold_signal(
     incident.priority = matrix.get(incident.impact, incident.urgency);
     incident.last_signal_ms = incident.last_signal_ms.max(signal.time_ms);
     incident.updated_ms = now_ms;
-    add_assets(incident, alert, signal);
+    add_assets(incident, alert);
     if incident.priority == before {
         return None;
     }
