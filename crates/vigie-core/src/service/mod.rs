@@ -38,6 +38,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// What a check's state, as supervision names it (`OK`, `WARNING`, `DOWN`, …), counts
+    /// for a business service: a host DOWN counts CRITICAL, UNREACHABLE UNKNOWN.
+    pub fn of_check_state(state: &str) -> Status {
+        match state {
+            "OK" | "UP" => Status::Ok,
+            "WARNING" => Status::Warning,
+            "UNKNOWN" | "UNREACHABLE" => Status::Unknown,
+            _ => Status::Critical,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "OK",

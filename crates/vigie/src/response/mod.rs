@@ -1875,12 +1875,13 @@ fn indicator_states<'a>(alerts: impl Iterator<Item = &'a Alert>) -> IndicatorSta
             continue;
         };
         let status = if alert.source == "supervision" {
-            match alert.labels.get("state").and_then(Value::as_str) {
-                Some("WARNING") => Status::Warning,
-                Some("UNKNOWN") | Some("UNREACHABLE") => Status::Unknown,
-                Some("OK") | Some("UP") => Status::Ok,
-                _ => Status::Critical,
-            }
+            Status::of_check_state(
+                alert
+                    .labels
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
         } else {
             match alert.severity {
                 Severity::Critical | Severity::Alert | Severity::Emergency => Status::Critical,

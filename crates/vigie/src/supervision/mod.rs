@@ -315,19 +315,10 @@ fn needs_tick(status: &CheckStatus) -> bool {
 /// The state a check in an active downtime shows its business services: its hard state, when
 /// it is a problem (a host DOWN counts CRITICAL, UNREACHABLE UNKNOWN, as its alerts do).
 fn in_downtime_with_problem(status: &CheckStatus) -> Option<Status> {
-    if !status.in_downtime() {
+    if !status.in_downtime() || status.last_hard_state.is_ok() {
         return None;
     }
-    match status.last_hard_state {
-        ObjectState::Service(CheckState::Ok) | ObjectState::Host(HostState::Up) => None,
-        ObjectState::Service(CheckState::Warning) => Some(Status::Warning),
-        ObjectState::Service(CheckState::Unknown) | ObjectState::Host(HostState::Unreachable) => {
-            Some(Status::Unknown)
-        }
-        ObjectState::Service(CheckState::Critical) | ObjectState::Host(HostState::Down) => {
-            Some(Status::Critical)
-        }
-    }
+    Some(Status::of_check_state(status.last_hard_state.as_str()))
 }
 
 /// A finished check, as the task that ran it hands it back.
