@@ -6,6 +6,8 @@
 //! estate they started with, so a swap never tears a request or a pipeline batch. What is
 //! built from the estate (the Sigma rules compiled per client) is built against the new
 //! estate before it is swapped in (`reload_with`), so a refused reload changes neither.
+//! `vigie hunt` merges the API objects the same way (`add_api_objects`), from a store it only
+//! reads.
 //!
 //! `ClientHosts` finds one client's asset from a host name or address as events write them
 //! (a lateral movement's source and target), never looking at another client's assets.
@@ -48,15 +50,34 @@ pub async fn load_estate(dir: &Path, store: &Store) -> Result<Estate, Vec<String
     let files = read_estate_dir(dir).map_err(|e| vec![format!("{e:#}")])?;
     let mut estate = load_files(&files)
         .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    add_api_objects(&mut estate, store).await?;
+    Ok(estate)
+}
+
+/// How many estate objects created through the API were merged into the files' estate.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ApiObjectCounts {
+    pub clients: usize,
+    pub assets: usize,
+}
+
+/// Merges into `estate` (the files') the clients and assets created through the API that
+/// `store` keeps, as `load_estate` does; `vigie hunt` calls it on a store it only reads.
+pub async fn add_api_objects(
+    estate: &mut Estate,
+    store: &Store,
+) -> Result<ApiObjectCounts, Vec<String>> {
     let objects = store
         .list_estate_objects()
         .await
         .map_err(|e| vec![format!("{e:#}")])?;
-    merge_api_objects(&mut estate, objects)?;
-    Ok(estate)
+    merge_api_objects(estate, objects)
 }
 
-fn merge_api_objects(estate: &mut Estate, objects: Vec<EstateObject>) -> Result<(), Vec<String>> {
+fn merge_api_objects(
+    estate: &mut Estate,
+    objects: Vec<EstateObject>,
+) -> Result<ApiObjectCounts, Vec<String>> {
     let mut problems = Vec::new();
     let mut clients = BTreeMap::new();
     let mut assets: BTreeMap<String, Vec<Asset>> = BTreeMap::new();
@@ -82,6 +103,10 @@ fn merge_api_objects(estate: &mut Estate, objects: Vec<EstateObject>) -> Result<
     if !problems.is_empty() {
         return Err(problems);
     }
+    let counts = ApiObjectCounts {
+        clients: clients.len(),
+        assets: assets.values().map(Vec::len).sum(),
+    };
     let to_strings = |d: Vec<vigie_core::estate::Diagnostic>| {
         d.iter().map(ToString::to_string).collect::<Vec<_>>()
     };
@@ -100,7 +125,7 @@ fn merge_api_objects(estate: &mut Estate, objects: Vec<EstateObject>) -> Result<
             .map_err(to_strings)?;
     }
     if problems.is_empty() {
-        Ok(())
+        Ok(counts)
     } else {
         Err(problems)
     }

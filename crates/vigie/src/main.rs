@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use vigie::auth::{Role, issue_token};
 use vigie::config::{ConfigFile, read_config};
-use vigie::server::{DetectionOptions, ServeOptions, database_url};
+use vigie::hunt::EstateStore;
+use vigie::server::{DetectionOptions, ServeOptions, database_url, sqlite_database, sqlite_url};
 use vigie::store::Store;
 
 #[derive(Parser)]
@@ -59,6 +60,33 @@ impl StoreArgs {
             &self.data_dir(&config),
         )?;
         Store::open(&url).await
+    }
+
+    /// The store `open` would open, opened to be read only (`vigie hunt`): nothing is created
+    /// or migrated. A store named by a flag, the environment or the config file must open;
+    /// the default data directory's database may not exist, and then is `Absent`.
+    async fn open_existing(&self) -> Result<EstateStore> {
+        let config = self.config()?;
+        if let Some(url) = self.database.as_deref().or(config.database.as_deref()) {
+            let name = redact(url);
+            let store = Store::open_existing(url)
+                .await
+                .with_context(|| format!("cannot read the database {name}"))?;
+            return Ok(EstateStore::Open { store, name });
+        }
+        let named = self.data_dir.is_some() || config.data_dir.is_some();
+        let path = sqlite_database(&self.data_dir(&config));
+        if !path.exists() {
+            if named {
+                anyhow::bail!("cannot read the database {}: no such file", path.display());
+            }
+            return Ok(EstateStore::Absent(path));
+        }
+        let name = sqlite_url(&path);
+        let store = Store::open_existing(&name)
+            .await
+            .with_context(|| format!("cannot read the database {}", path.display()))?;
+        Ok(EstateStore::Open { store, name })
     }
 }
 
@@ -129,7 +157,17 @@ enum Command {
         command: RulesCommand,
     },
     /// Run detection rules over files (EVTX, JSON lines) and list what fires, like Hayabusa.
-    Hunt(vigie::hunt::HuntArgs),
+    ///
+    /// With --estate, the estate is serve's: its files, and the clients and assets created
+    /// through the API, read from serve's store (the store options, resolved as serve resolves
+    /// them). The store is only read, never created or migrated; when none is named and the
+    /// default data directory holds no database, the estate is its files alone.
+    Hunt {
+        #[command(flatten)]
+        hunt: vigie::hunt::HuntArgs,
+        #[command(flatten, next_help_heading = "Store (read with --estate)")]
+        store: StoreArgs,
+    },
     /// Measure this machine: see BENCHMARKS.md.
     Bench {
         #[command(subcommand)]
@@ -374,7 +412,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Hunt(args) => vigie::hunt::run(args),
+        Command::Hunt { hunt, store } => {
+            // Only a tuned hunt reads the store; one without an estate opens nothing.
+            let estate_store = if hunt.estate.is_some() {
+                Some(store.open_existing().await?)
+            } else {
+                None
+            };
+            vigie::hunt::run(hunt, estate_store).await
+        }
         Command::Bench { command } => {
             vigie::bench::run(command).await?;
             Ok(ExitCode::SUCCESS)

@@ -68,8 +68,17 @@ pub fn database_url(database: Option<&str>, data_dir: &std::path::Path) -> Resul
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let path = data_dir.join("vigie.db");
-    Ok(format!("sqlite://{}", path.display()))
+    Ok(sqlite_url(&sqlite_database(data_dir)))
+}
+
+/// The embedded SQLite database file of a data directory.
+pub fn sqlite_database(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("vigie.db")
+}
+
+/// The URL `Store::open` takes for a SQLite database file.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}", path.display())
 }
 
 /// Detection settings of `vigie serve` beyond `ServeOptions::sigma_rules`: Sigma filters and

@@ -16,10 +16,16 @@
 //! client's, so the hunt matches what serve would have alerted on for it. Without an estate,
 //! rules with placeholders are rejected and no filter applies.
 //!
+//! The estate is serve's: the files of `--estate` and the clients and assets created through
+//! the API, read from serve's store as serve resolves it (`--database`, `--data-dir`, the
+//! config file; `EstateStore`). The store is only read, never created or migrated: when none
+//! is named and the default data directory holds no database, the estate is its files alone,
+//! and stderr says so.
+//!
 //! Invariant: one bad record, value or file never stops the hunt; it is counted and reported on
 //! stderr at the end. Only a path or rule directory named on the command line that cannot be
-//! read, or tuning that cannot be applied (an estate that does not load, an unknown client, a
-//! rejected filter of the client's), is an error.
+//! read, or tuning that cannot be applied (an estate that does not load, a named store that
+//! does not open, an unknown client, a rejected filter of the client's), is an error.
 
 mod output;
 mod source;
@@ -40,8 +46,9 @@ use vigie_core::rule::sigma::{CompiledRule, SigmaLevel, load_rules};
 
 pub use output::{HuntFormat, HuntMatch, MatchWriter};
 pub use source::{FileKind, Location, discover_files, read_events};
+pub use tuning::EstateStore;
 
-use crate::rule::{DetectionSources, located, read_detection, read_estate};
+use crate::rule::{DetectionSources, located, read_detection};
 
 /// Arguments of `vigie hunt`.
 #[derive(Debug, Clone, clap::Args)]
@@ -67,10 +74,12 @@ pub struct HuntArgs {
     #[arg(long = "logsource-map", value_name = "FILE")]
     pub logsource_map: Option<PathBuf>,
     /// An estate directory: hunt with the tuning `vigie serve` applies to one of its clients
-    /// (placeholder values, filters), every event being that client's.
+    /// (placeholder values, filters), every event being that client's. The clients and assets
+    /// created through serve's API are read from its store (see the store options).
     #[arg(long, value_name = "DIR")]
     pub estate: Option<PathBuf>,
-    /// The client of the estate whose tuning applies; needed when the estate has several.
+    /// The client of the estate whose tuning applies, from the files or created through the
+    /// API; needed when the estate has several.
     #[arg(long, value_name = "ID", requires = "estate")]
     pub client: Option<String>,
     /// A directory of Sigma filters, as `vigie serve --sigma-filters` reads it: its files tune
@@ -110,8 +119,11 @@ struct HuntCounts {
     per_level: [u64; 6],
 }
 
-/// Runs the hunt; the exit code is success whenever the hunt ran, matches or not.
-pub fn run(args: HuntArgs) -> Result<ExitCode> {
+/// Runs the hunt; the exit code is success whenever the hunt ran, matches or not. `store` is
+/// where a tuned hunt (`--estate`) reads the estate objects created through the API (`None`:
+/// the estate is its files alone); it is closed once read. Only that read awaits: the hunt
+/// then runs without yielding, on the command line's `block_on` thread, which no task shares.
+pub async fn run(args: HuntArgs, store: Option<EstateStore>) -> Result<ExitCode> {
     let started = Instant::now();
     let files = discover_files(&args.paths)?;
     for dir in &args.rules {
@@ -147,7 +159,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
             (set, None)
         }
         Some(estate_dir) => {
-            let estate = read_estate(estate_dir)?;
+            let estate = tuning::read_estate_with_api_objects(estate_dir, store).await?;
             let client = tuning::pick_client(&estate, estate_dir, args.client.as_deref())?;
             let (set, outcome) = tuning::compile_for_client(detection, &estate, &client)?;
             for notice in &set.notices {

@@ -6,18 +6,73 @@
 //! every client. `DetectionSet::matching_document` then reads the `client` the hunt gives each
 //! event, as it reads the one serve gives, so both match the same events.
 //!
+//! The estate is serve's too: the files, then the clients and assets created through the API,
+//! merged by serve's own `estate::add_api_objects` from its store, opened read-only.
+//!
 //! Invariant: a hunt never runs with less tuning than the analyst asked for. A filter of
 //! `--sigma-filters` that concerns the hunted client and is rejected stops the hunt (serve, a
-//! server, runs on without it and logs it; a hunt is run again once the filter is fixed).
+//! server, runs on without it and logs it; a hunt is run again once the filter is fixed), and
+//! so does a store that was named and does not open. Only the default store, when it was never
+//! created, is done without, and stderr says so.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use vigie_core::estate::Estate;
 use vigie_core::rule::sigma::RuleSet;
 
-use crate::rule::{DetectionFiles, compile_detection, located};
+use crate::estate::add_api_objects;
+use crate::rule::{DetectionFiles, compile_detection, located, read_estate};
+use crate::store::Store;
+
+/// Where a tuned hunt reads the clients and assets created through `vigie serve`'s API.
+pub enum EstateStore {
+    /// Serve's store, opened to be read only (`Store::open_existing`), and its name as stderr
+    /// shows it (without a password).
+    Open { store: Store, name: String },
+    /// No store was named and the default embedded database, this file, does not exist.
+    Absent(PathBuf),
+}
+
+/// The estate of `dir`'s files and, from `store`, the objects created through the API, with
+/// one line on stderr saying what came from where. The store is closed once read.
+pub async fn read_estate_with_api_objects(
+    dir: &Path,
+    store: Option<EstateStore>,
+) -> Result<Estate> {
+    let mut estate = read_estate(dir)?;
+    match store {
+        None => {}
+        Some(EstateStore::Absent(database)) => eprintln!(
+            "estate: the files of {} alone, no database at {} (no client or asset created \
+             through the API)",
+            dir.display(),
+            database.display()
+        ),
+        Some(EstateStore::Open { store, name }) => {
+            let merged = add_api_objects(&mut estate, &store).await;
+            store.close().await;
+            let counts = merged.map_err(|problems| {
+                let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+                anyhow::anyhow!(
+                    "the estate {} with the objects created through the API in {name} does not \
+                     load:\n{}",
+                    dir.display(),
+                    listed.join("\n")
+                )
+            })?;
+            eprintln!(
+                "estate: the files of {}, and {} clients and {} assets created through the API \
+                 (from {name})",
+                dir.display(),
+                counts.clients,
+                counts.assets
+            );
+        }
+    }
+    Ok(estate)
+}
 
 /// How many client ids an error lists before it summarises the rest.
 const LISTED_CLIENTS: usize = 20;

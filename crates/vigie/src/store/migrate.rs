@@ -1,7 +1,8 @@
 //! Schema migrations, embedded in the binary and applied at start-up (and by `vigie
 //! migrate`). Each engine has its own files with the same version numbers; a version is
 //! applied once, inside a transaction with its bookkeeping row, so a crash mid-migration
-//! leaves the previous version intact.
+//! leaves the previous version intact. A reader that must change nothing (`vigie hunt`) only
+//! checks the version (`check_current`).
 
 use anyhow::{Context, Result};
 use sqlx::{AnyPool, Executor, Row};
@@ -48,6 +49,38 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// The database's schema version, 0 before the first migration.
+const CURRENT_VERSION: &str = "SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations";
+
+/// This program's schema version; an error when the database's is newer, which no migration
+/// fixes.
+fn refuse_newer(current: i64) -> Result<i64> {
+    let latest = MIGRATIONS.last().map_or(0, |m| m.version);
+    if current > latest {
+        anyhow::bail!(
+            "the database is at schema version {current}, newer than this program's {latest}: use a newer vigie"
+        );
+    }
+    Ok(latest)
+}
+
+/// Checks, changing nothing, that the database's schema is this program's: for a reader that
+/// must not migrate (`Store::open_existing`).
+pub async fn check_current(pool: &AnyPool) -> Result<()> {
+    let current: i64 = sqlx::query(CURRENT_VERSION)
+        .fetch_one(pool)
+        .await
+        .context("no vigie schema in this database (schema_migrations cannot be read)")?
+        .try_get("v")?;
+    let latest = refuse_newer(current)?;
+    if current < latest {
+        anyhow::bail!(
+            "the database is at schema version {current}, older than this program's {latest}: run `vigie migrate` first"
+        );
+    }
+    Ok(())
+}
+
 /// Applies every migration newer than the database's version; returns how many ran.
 pub async fn run(pool: &AnyPool, engine: Engine) -> Result<usize> {
     pool.execute(
@@ -55,16 +88,11 @@ pub async fn run(pool: &AnyPool, engine: Engine) -> Result<usize> {
     )
     .await
     .context("cannot create schema_migrations")?;
-    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+    let current: i64 = sqlx::query(CURRENT_VERSION)
         .fetch_one(pool)
         .await?
         .try_get("v")?;
-    let latest = MIGRATIONS.last().map_or(0, |m| m.version);
-    if current > latest {
-        anyhow::bail!(
-            "the database is at schema version {current}, newer than this program's {latest}: use a newer vigie"
-        );
-    }
+    refuse_newer(current)?;
     let mut applied = 0;
     for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
         let sql = match engine {

@@ -8,7 +8,8 @@
 //!   commit) or not at all;
 //! - nothing outside this module writes SQL. The two engines share the statements in `sql/`
 //!   (sqlx's `Any` driver with `$N` placeholders works on both); they differ in connection
-//!   set-up and in their migration files.
+//!   set-up and in their migration files;
+//! - `Store::open` creates and migrates; `Store::open_existing` (the hunt's) changes nothing.
 
 mod checks;
 mod migrate;
@@ -165,13 +166,7 @@ impl Store {
     /// `sqlite:///path/to/vigie.db` or `postgres://user@host:port/db`.
     pub async fn open(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let engine = if url.starts_with("sqlite:") {
-            Engine::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Engine::Postgres
-        } else {
-            bail!("unsupported database url {url:?}: expected sqlite:// or postgres://");
-        };
+        let engine = engine_of(url)?;
         let (writer, readers) = match engine {
             Engine::Sqlite => {
                 let url = if url.contains('?') {
@@ -222,6 +217,51 @@ impl Store {
             engine,
             writer,
             readers,
+            metrics: crate::metrics::StoreMetrics::default(),
+            outbox: std::sync::Arc::default(),
+        })
+    }
+
+    /// Opens the existing database at `url` to read it, creating and migrating nothing:
+    /// SQLite read-only (a missing file is an error), PostgreSQL as it is. Its schema must be
+    /// this program's (`vigie migrate` or `vigie serve` bring it up to date). Every write
+    /// through the returned store fails on SQLite; on PostgreSQL the caller only reads.
+    /// Errors do not repeat `url`, which may hold a password: the caller names the database.
+    pub async fn open_existing(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let engine = engine_of(url)?;
+        let pool = match engine {
+            Engine::Sqlite => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                AnyPoolOptions::new()
+                    .max_connections(2)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // No journal_mode: the database keeps the one serve set (WAL), and
+                            // a read-only connection may not change it.
+                            conn.execute("PRAGMA busy_timeout=10000").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&format!("{url}{separator}mode=ro"))
+                    .await
+                    .context("cannot open the SQLite database read-only")?
+            }
+            Engine::Postgres => AnyPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .context("cannot connect to PostgreSQL")?,
+        };
+        if let Err(error) = migrate::check_current(&pool).await {
+            pool.close().await;
+            return Err(error);
+        }
+        Ok(Store {
+            engine,
+            writer: pool.clone(),
+            readers: pool,
             metrics: crate::metrics::StoreMetrics::default(),
             outbox: std::sync::Arc::default(),
         })
@@ -619,6 +659,17 @@ impl Store {
             .iter()
             .map(rows::estate_object)
             .collect()
+    }
+}
+
+/// The engine a database URL names.
+fn engine_of(url: &str) -> Result<Engine> {
+    if url.starts_with("sqlite:") {
+        Ok(Engine::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Engine::Postgres)
+    } else {
+        bail!("unsupported database url {url:?}: expected sqlite:// or postgres://");
     }
 }
 

@@ -58,6 +58,7 @@ store_suite!(
     change_feed_is_ordered_and_scoped,
     tokens_are_found_and_revoked,
     estate_objects_are_upserted,
+    an_existing_database_is_read_without_being_changed,
 );
 
 fn event(client: &str, id: i64, severity: Severity, message: &str) -> StoredEvent {
@@ -522,4 +523,94 @@ async fn estate_objects_are_upserted(store: Store, _db: &ScratchDatabase) {
     };
     store.put_estate_object(&changed, 2).await.unwrap();
     assert_eq!(store.list_estate_objects().await.unwrap(), vec![changed]);
+}
+
+async fn an_existing_database_is_read_without_being_changed(store: Store, db: &ScratchDatabase) {
+    let object = EstateObject {
+        kind: "client".into(),
+        client_id: "acme".into(),
+        object_id: "acme".into(),
+        body: json!({"id": "acme", "name": "ACME"}),
+    };
+    store.put_estate_object(&object, 1).await.unwrap();
+    let reader = Store::open_existing(&db.url)
+        .await
+        .expect("an up-to-date database opens to be read, its writer still open");
+    assert_eq!(
+        reader.list_estate_objects().await.unwrap(),
+        vec![object.clone()]
+    );
+    if reader.engine() == Engine::Sqlite {
+        assert!(
+            reader.put_estate_object(&object, 2).await.is_err(),
+            "SQLite is opened read-only"
+        );
+    }
+    reader.close().await;
+
+    // A schema behind this program's is refused, and left behind: a reader migrates nothing.
+    let count = "SELECT COUNT(*) AS n FROM schema_migrations";
+    let versions = |row: AnyRow| row.try_get::<i64, _>("n").unwrap();
+    let before = versions(sqlx::query(count).fetch_one(&store.writer).await.unwrap());
+    sqlx::query(
+        "DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)",
+    )
+    .execute(&store.writer)
+    .await
+    .unwrap();
+    let error = Store::open_existing(&db.url)
+        .await
+        .err()
+        .expect("a schema behind is refused");
+    assert!(
+        format!("{error:#}").contains("older than this program's")
+            && format!("{error:#}").contains("run `vigie migrate`"),
+        "{error:#}"
+    );
+    let after = versions(sqlx::query(count).fetch_one(&store.writer).await.unwrap());
+    assert_eq!(after, before - 1);
+}
+
+#[tokio::test]
+async fn a_reader_creates_no_sqlite_database() {
+    let db = scratch::sqlite();
+    let file = db.dir.join("vigie.db");
+    assert!(Store::open_existing(&db.url).await.is_err());
+    assert!(!file.exists(), "a missing database stays missing");
+
+    std::fs::write(&file, b"").unwrap();
+    let error = Store::open_existing(&db.url)
+        .await
+        .err()
+        .expect("an empty database has no schema");
+    assert!(
+        format!("{error:#}").contains("no vigie schema"),
+        "{error:#}"
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        0,
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn a_reader_does_not_migrate_a_postgres_database() {
+    let Some(db) = scratch::postgres()
+        .await
+        .expect("the test PostgreSQL is reachable")
+    else {
+        return;
+    };
+    for _ in 0..2 {
+        // Twice: had the first created `schema_migrations`, the second would find version 0.
+        let error = Store::open_existing(&db.url)
+            .await
+            .err()
+            .expect("a fresh database has no schema");
+        assert!(
+            format!("{error:#}").contains("no vigie schema"),
+            "{error:#}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! `vigie hunt` as an analyst runs it: the real binary over the SigmaHQ regression samples (each
 //! sample must fire its own rule), the JSON and CSV outputs on a handmade JSON lines file, the
 //! error for a path that does not exist, and a hunt tuned for one client of an estate
-//! (placeholders, filters) that matches what `vigie serve` alerts on for that client.
+//! (placeholders, filters) that matches what `vigie serve` alerts on for that client, the
+//! clients and assets created through serve's API included.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,17 @@ use serde_json::Value;
 use vigie::store::scratch;
 
 fn hunt(args: &[&str]) -> Output {
+    hunt_in(Path::new("."), args)
+}
+
+/// `vigie hunt` run in `dir`, where its default data directory `vigie-data` is looked for; the
+/// store is what `args` name, never the environment's `VIGIE_*` settings.
+fn hunt_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .current_dir(dir)
+        .env_remove("VIGIE_CONFIG")
+        .env_remove("VIGIE_DATA_DIR")
+        .env_remove("VIGIE_DATABASE")
         .arg("hunt")
         .args(args)
         .output()
@@ -303,7 +314,7 @@ mod tuned_for_a_client {
     use vigie::server::{DetectionOptions, ServeOptions, start_with};
     use vigie::store::scratch;
 
-    use super::{hunt, text};
+    use super::{hunt, hunt_in, text};
 
     const ADMIN_LOGON: &str = "title: Administrator logon\nid: admin-logon\nauthor: Vigie tests\nlevel: high\n\
         logsource: {category: test}\n\
@@ -644,5 +655,214 @@ mod tuned_for_a_client {
 
         let stderr = failure(&case.hunt(&["--client", "alpha", "--sigma-filters", &filters]));
         assert!(stderr.contains("--estate"), "{stderr}");
+    }
+
+    const WORKSTATION_LOGON: &str = "title: Logon on a workstation\nid: workstation-logon\nauthor: Vigie tests\nlevel: medium\n\
+        logsource: {category: test}\n\
+        detection:\n  selection:\n    message|contains: logon\n    Computer|expand: '%Workstations%'\n  condition: selection\n";
+
+    /// Events for the clients created through the API: `delta`'s administrator, alpha's, a
+    /// logon on the workstation added to `gamma` through the API, one on a server of gamma's.
+    const API_EVENTS: &str = concat!(
+        r#"{"message": "logon of an account", "TargetUserName": "ADM-delta"}"#,
+        "\n",
+        r#"{"message": "logon of an account", "TargetUserName": "adm-alpha"}"#,
+        "\n",
+        r#"{"message": "logon of an account", "Computer": "pc-0042"}"#,
+        "\n",
+        r#"{"message": "logon of an account", "Computer": "gamma-srv1"}"#,
+        "\n",
+    );
+
+    impl Case {
+        /// The hunt over `API_EVENTS`, run in the case's directory (which has no `vigie-data`),
+        /// for `client` with the three-client estate and `store` options.
+        fn hunt_api_events(&self, client: &str, store: &[&str]) -> Output {
+            let (events, rules, estate) = (
+                self.path("api_events.jsonl"),
+                self.path("rules"),
+                self.path("estate"),
+            );
+            let mut args = vec![
+                events.as_str(),
+                "--rules",
+                &rules,
+                "--format",
+                "json",
+                "--estate",
+                &estate,
+                "--client",
+                client,
+            ];
+            args.extend(store);
+            hunt_in(&self.root, &args)
+        }
+    }
+
+    // Several threads: the hunt (a child process) blocks one while the server runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clients_and_assets_created_through_the_api_tune_the_hunt() {
+        let case = Case::new(&[
+            ("rules/workstation_logon.yml", WORKSTATION_LOGON),
+            ("api_events.jsonl", API_EVENTS),
+        ]);
+        let data = case.path("data");
+        let server = start_with(
+            ServeOptions {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                data_dir: case.root.join("data"),
+                database: None,
+                estate_dir: case.root.join("estate"),
+                alert_rules: None,
+                syslog_udp: None,
+                syslog_tcp: None,
+                max_queued_events: 5_000,
+                sigma_rules: vec![case.root.join("rules")],
+            },
+            DetectionOptions::default(),
+        )
+        .await
+        .expect("the server starts");
+        let http = reqwest::Client::new();
+        let created = [
+            (
+                "/api/v1/clients".to_owned(),
+                json!({"id": "delta", "name": "Delta",
+                       "detection": {"placeholders": {"Administrators": ["adm-delta"]}}}),
+            ),
+            (
+                "/api/v1/clients/gamma/assets".to_owned(),
+                json!({"id": "gamma-pc42", "kind": "host", "hostnames": ["PC-0042"],
+                       "tags": ["workstation"]}),
+            ),
+        ];
+        for (path, body) in created {
+            let response = http
+                .post(format!("{}{path}", server.url()))
+                .bearer_auth(&server.admin_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED, "{path}");
+        }
+        // Read while serve runs (and writes), then once it has stopped.
+        let running =
+            tokio::task::block_in_place(|| case.hunt_api_events("delta", &["--data-dir", &data]));
+        assert_eq!(fired(&running), matches(&[(1, "Administrator logon")]));
+        server.shutdown().await.unwrap();
+
+        let delta = case.hunt_api_events("delta", &["--data-dir", &data]);
+        assert_eq!(
+            fired(&delta),
+            matches(&[(1, "Administrator logon")]),
+            "delta's administrator only, not alpha's"
+        );
+        let stderr = text(&delta.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "estate: the files of {}, and 1 clients and 1 assets created through the API \
+                 (from sqlite://{data}/vigie.db)",
+                case.path("estate")
+            )),
+            "{stderr}"
+        );
+        assert_eq!(
+            fired(&case.hunt_api_events("gamma", &["--data-dir", &data])),
+            matches(&[(3, "Logon on a workstation")]),
+            "the workstation added through the API is gamma's `%Workstations%`"
+        );
+        let stderr = failure(&case.hunt_api_events("epsilon", &["--data-dir", &data]));
+        assert!(
+            stderr.contains(&format!(
+                "no client `epsilon` in the estate {}; its clients: `alpha`, `beta`, `delta`, \
+                 `gamma`",
+                case.path("estate")
+            )),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn without_a_database_in_the_default_data_directory_the_estate_is_its_files() {
+        let case = Case::new(&[
+            ("rules/workstation_logon.yml", WORKSTATION_LOGON),
+            ("api_events.jsonl", API_EVENTS),
+        ]);
+        let estate = case.path("estate");
+        let gamma = case.hunt_api_events("gamma", &[]);
+        assert_eq!(fired(&gamma), matches(&[]), "gamma has no workstation");
+        let stderr = text(&gamma.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "estate: the files of {estate} alone, no database at vigie-data/vigie.db (no \
+                 client or asset created through the API)"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(
+                "rule workstation-logon: notice: rule runs for no client: no client gives values \
+                 for `%Workstations%`"
+            ),
+            "{stderr}"
+        );
+        let stderr = failure(&case.hunt_api_events("delta", &[]));
+        assert!(
+            stderr.contains(&format!(
+                "no client `delta` in the estate {estate}; its clients: `alpha`, `beta`, `gamma`"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            !case.root.join("vigie-data").exists(),
+            "the hunt creates no data directory"
+        );
+    }
+
+    #[test]
+    fn a_named_store_that_does_not_open_is_an_error_naming_it() {
+        let case = Case::new(&[("api_events.jsonl", API_EVENTS)]);
+        let nowhere = case.path("nowhere");
+        let url = format!("sqlite://{nowhere}/vigie.db");
+        let stderr = failure(&case.hunt_api_events("alpha", &["--database", &url]));
+        assert!(
+            stderr.contains(&format!("cannot read the database {url}")),
+            "{stderr}"
+        );
+
+        let stderr = failure(&case.hunt_api_events("alpha", &["--data-dir", &nowhere]));
+        assert!(
+            stderr.contains(&format!(
+                "cannot read the database {nowhere}/vigie.db: no such file"
+            )),
+            "{stderr}"
+        );
+        assert!(!Path::new(&nowhere).exists(), "the hunt creates nothing");
+
+        // An empty file is no vigie database, and a hunt does not make it one.
+        case.write("empty/vigie.db", "");
+        let empty = case.path("empty");
+        let stderr = failure(&case.hunt_api_events("alpha", &["--data-dir", &empty]));
+        assert!(
+            stderr.contains(&format!(
+                "cannot read the database {empty}/vigie.db: no vigie schema in this database"
+            )),
+            "{stderr}"
+        );
+        assert_eq!(
+            std::fs::metadata(case.root.join("empty/vigie.db"))
+                .unwrap()
+                .len(),
+            0
+        );
+
+        // A hunt without an estate reads no store, named or not.
+        let (events, rules) = (case.path("api_events.jsonl"), case.path("rules"));
+        let untuned = hunt_in(
+            &case.root,
+            &[&events, "--rules", &rules, "--database", &url],
+        );
+        assert!(untuned.status.success(), "{}", text(&untuned.stderr));
     }
 }
