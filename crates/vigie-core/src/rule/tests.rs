@@ -1125,14 +1125,125 @@ fn indexed_engine_agrees_with_full_evaluation_on_the_sigmahq_corpus() {
         stats.rules, stats.indexed, stats.literals, stats.logsources
     );
     assert!(stats.indexed * 10 >= stats.rules * 8, "{stats:?}");
-    let mut matched = 0;
-    for event in &events {
-        let expected = naive(event);
-        matched += expected.len();
-        assert_eq!(engine.matching(event), expected, "event {event}");
+    let expected: Vec<Vec<u32>> = events.iter().map(naive).collect();
+    let matched: usize = expected.iter().map(Vec::len).sum();
+    // The second round meets every value again: the scan memo answers for the fields whose
+    // values repeat.
+    for round in 0..2 {
+        for (event, expected) in events.iter().zip(&expected) {
+            assert_eq!(
+                &engine.matching(event),
+                expected,
+                "round {round}, event {event}"
+            );
+        }
     }
     assert!(
         matched > 200,
         "{matched} matches: the comparison saw too little"
     );
+}
+
+fn engine_of(detections: &[&str]) -> crate::rule::sigma::SigmaEngine {
+    crate::rule::sigma::SigmaEngine::new(detections.iter().map(|d| compile(d)).collect())
+}
+
+#[test]
+fn scan_memo_replays_a_text_for_its_own_field_and_engine_only() {
+    let engine = engine_of(&[
+        "selection:\n    CommandLine|contains: mimikatz\ncondition: selection",
+        "selection:\n    ParentCommandLine|contains: mimikatz\n    Image|endswith: \\cmd.exe\ncondition: selection",
+    ]);
+    let text = "run MimiKatz now";
+    let cases = [
+        (json!({"CommandLine": text}), vec![0]),
+        (json!({"CommandLine": text}), vec![0]),
+        (
+            json!({"ParentCommandLine": text, "Image": "C:\\x\\cmd.exe"}),
+            vec![1],
+        ),
+        (
+            json!({"ParentCommandLine": text, "Image": "C:\\x\\calc.exe"}),
+            vec![],
+        ),
+        (json!({"CommandLine": [text, text]}), vec![0]),
+        (json!({"CommandLine": "run mimi katz"}), vec![]),
+        (
+            json!({"CommandLine": text, "ParentCommandLine": text, "Image": "cmd.exe"}),
+            vec![0],
+        ),
+        (
+            json!({"CommandLine": text, "ParentCommandLine": text, "Image": "\\cmd.exe"}),
+            vec![0, 1],
+        ),
+        // The second text's literal was already seen in this event: it is remembered all the same.
+        (
+            json!({"CommandLine": ["a mimikatz", "b mimikatz"]}),
+            vec![0],
+        ),
+        (json!({"CommandLine": "b mimikatz"}), vec![0]),
+    ];
+    for _ in 0..3 {
+        for (event, expected) in &cases {
+            assert_eq!(&engine.matching(event), expected, "event {event}");
+        }
+    }
+    // Another engine on the same thread: its own literals, whatever the first one memoized.
+    let other = engine_of(&["selection:\n    CommandLine|contains: ' now'\ncondition: selection"]);
+    assert_eq!(other.matching(&json!({"CommandLine": text})), vec![0]);
+    assert_eq!(engine.matching(&json!({"CommandLine": text})), vec![0]);
+}
+
+#[test]
+fn scan_memo_stays_exact_past_its_bounds_and_for_fields_that_never_repeat() {
+    let rule = "selection:\n    CommandLine|contains: '-enc '\n    Image|endswith: \\powershell.exe\ncondition: selection";
+    let engine = engine_of(&[rule]);
+    let full = compile(rule);
+    // Distinct command lines only (the memo gives up on the field), then mixed with repeated
+    // ones (it tries again, and fills past its size), some matching.
+    for i in 0..40_000u32 {
+        let mix = if i < 10_000 { i % 2 } else { i % 4 };
+        let line = match mix {
+            0 => format!("powershell -enc {i:x}"),
+            1 => format!("powershell -nop {i:x}"),
+            2 => "powershell -enc AAAA".to_owned(),
+            _ => "powershell -nop AAAA".to_owned(),
+        };
+        let image = if i % 3 == 0 {
+            "C:\\ps\\powershell.exe"
+        } else {
+            "C:\\ps\\pwsh.exe"
+        };
+        let event = json!({"CommandLine": line, "Image": image});
+        let expected: Vec<u32> = if full.matches(&event) {
+            vec![0]
+        } else {
+            vec![]
+        };
+        assert_eq!(engine.matching(&event), expected, "event {i}: {event}");
+    }
+}
+
+#[test]
+fn keyword_scan_reads_each_scalar_whole_and_numbers_only_when_a_literal_could_be_one() {
+    let engine = engine_of(&[
+        "keywords:\n    - 'foobar'\ncondition: keywords",
+        "keywords:\n    - '1234'\ncondition: keywords",
+        "keywords:\n    - 'ärger'\ncondition: keywords",
+    ]);
+    let cases = [
+        (json!({"a": "foo", "b": "bar"}), vec![]),
+        (json!({"a": "xFOOBARx"}), vec![0]),
+        (json!({"n": 991234}), vec![1]),
+        (json!({"n": 99123}), vec![]),
+        (json!({"deep": [{"s": "grosser ÄRGER"}]}), vec![2]),
+        (json!({"a": "foo", "n": 1234, "s": "Ärger"}), vec![1, 2]),
+    ];
+    for (event, expected) in &cases {
+        assert_eq!(&engine.matching(event), expected, "event {event}");
+    }
+    // Without a numeric literal, numbers are not scanned and cannot match.
+    let words = engine_of(&["keywords:\n    - 'abc'\ncondition: keywords"]);
+    assert_eq!(words.matching(&json!({"n": 12, "s": "xabcx"})), vec![0]);
+    assert!(words.matching(&json!({"n": 12})).is_empty());
 }

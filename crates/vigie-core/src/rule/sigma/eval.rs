@@ -172,8 +172,15 @@ impl CompiledRule {
 
     /// Evaluates the rule on a view whose field cache other rules may share.
     pub(crate) fn matches_view(&self, view: &EventView<'_, '_>) -> bool {
-        let mut memo = vec![None; self.searches.len()];
-        self.eval_condition(&self.condition, view, &mut memo)
+        /// Searches a rule may have before their memo leaves the stack.
+        const ON_STACK: usize = 16;
+        if self.searches.len() <= ON_STACK {
+            let mut memo = [None; ON_STACK];
+            self.eval_condition(&self.condition, view, &mut memo[..self.searches.len()])
+        } else {
+            let mut memo = vec![None; self.searches.len()];
+            self.eval_condition(&self.condition, view, &mut memo)
+        }
     }
 
     fn eval_condition(
@@ -243,14 +250,35 @@ pub(crate) enum SlotState<'e> {
 /// A resolved field: its value (if any) and the scalars it stands for.
 pub(crate) struct Slot<'e> {
     pub value: Option<&'e Value>,
-    pub targets: Vec<Target<'e>>,
+    targets: Targets<'e>,
+}
+
+/// The scalars of a field: nearly always one, kept without a list of its own.
+enum Targets<'e> {
+    One(Target<'e>),
+    Many(Vec<Target<'e>>),
 }
 
 impl<'e> Slot<'e> {
     fn of(value: Option<&'e Value>) -> Slot<'e> {
-        Slot {
-            value,
-            targets: value.map(targets).unwrap_or_default(),
+        let targets = match value {
+            Some(Value::Array(items)) => Targets::Many(
+                items
+                    .iter()
+                    .map(|i| Target::new(unwrap_text(i)))
+                    .collect(),
+            ),
+            Some(other) => Targets::One(Target::new(other)),
+            None => Targets::Many(Vec::new()),
+        };
+        Slot { value, targets }
+    }
+
+    /// The scalars the field stands for: its value, or the elements of its list.
+    pub(crate) fn targets(&self) -> &[Target<'e>] {
+        match &self.targets {
+            Targets::One(target) => std::slice::from_ref(target),
+            Targets::Many(targets) => targets,
         }
     }
 }
@@ -318,6 +346,21 @@ impl<'e, 's> EventView<'e, 's> {
         }
     }
 
+    /// The event under evaluation.
+    pub(crate) fn event(&self) -> &'e Value {
+        self.event
+    }
+
+    /// The value of field `id` when the engine's walk has placed it or it is resolved, without
+    /// resolving it (`None`: absent, or only resolution can tell).
+    pub(crate) fn placed(&self, id: u32) -> Option<&'e Value> {
+        match self.states.borrow().get(id as usize)? {
+            SlotState::Present(Some((_, value))) => Some(unwrap_text(value)),
+            SlotState::Resolved(slot) => slot.value,
+            SlotState::Present(None) | SlotState::Absent => None,
+        }
+    }
+
     pub(crate) fn scalars(&self) -> Rc<Vec<Target<'e>>> {
         Rc::clone(self.scalars.get_or_init(|| {
             let mut scalars = Vec::new();
@@ -341,7 +384,7 @@ impl<'e, 's> EventView<'e, 's> {
             } => {
                 let test = |m: &ValueMatcher| match m {
                     ValueMatcher::Null => value.is_none_or(Value::is_null),
-                    _ => slot.targets.iter().any(|t| self.scalar_matches(m, t)),
+                    _ => slot.targets().iter().any(|t| self.scalar_matches(m, t)),
                 };
                 let hit = if *all {
                     values.iter().all(test)
@@ -483,14 +526,6 @@ impl<'v> Target<'v> {
     }
 }
 
-/// The scalars a field value stands for: itself, or the elements of a list.
-fn targets(value: &Value) -> Vec<Target<'_>> {
-    match value {
-        Value::Array(items) => items.iter().map(|i| Target::new(unwrap_text(i))).collect(),
-        other => vec![Target::new(other)],
-    }
-}
-
 /// FNV-1a as a `Hasher`: field names are short, and SipHash costs more than the lookup.
 #[derive(Clone, Copy)]
 pub(crate) struct Fnv(u64);
@@ -524,9 +559,12 @@ fn as_number(value: &Value) -> Option<f64> {
     }
 }
 
+/// How deep in an event keyword searches look for scalars.
+pub(crate) const MAX_SCALAR_DEPTH: usize = 64;
+
 /// Gathers the scalar values of an event for keyword search (depth-bounded).
 fn collect_scalars<'e>(value: &'e Value, out: &mut Vec<&'e Value>, depth: usize) {
-    if depth > 64 {
+    if depth > MAX_SCALAR_DEPTH {
         return;
     }
     match value {

@@ -10,8 +10,16 @@
 //!
 //! Per field, one Aho-Corasick automaton holds every literal of that field. An event is
 //! scanned once per field it carries: ASCII text as it is (the automaton folds ASCII case),
-//! other text lowered once. The rules whose literal was seen, plus the rules without a
-//! witness, are the candidates; only they are evaluated.
+//! other text lowered once; numbers only when a literal of the field could occur in a
+//! number's text. The keyword literals are looked for in every scalar of the event at once,
+//! the scalars joined by a separator no literal contains. The rules whose literal was seen,
+//! plus the rules without a witness, are the candidates; only they are evaluated.
+//!
+//! Field values repeat from event to event (the same images, parents, users, services): per
+//! thread, a bounded memo keeps, for each (index, field, text) met lately, the literals its
+//! scan found, and replays them instead of scanning again. A field whose texts seldom repeat
+//! (hashes, GUIDs, most command lines) stops being memoized after a trial, and is tried again
+//! now and then.
 //!
 //! Invariant (tested against the full evaluation on the SigmaHQ corpus and its samples): the
 //! candidates are a superset of the matching rules.
@@ -206,6 +214,54 @@ struct Scanner {
     field: u32,
     automaton: AhoCorasick,
     witness_of_pattern: Vec<u32>,
+    /// Whether a literal may occur in the text of a JSON number: if not, numbers are not
+    /// scanned.
+    numbers: bool,
+    /// Whether no literal contains `SEPARATOR`, so that texts joined by it can be scanned at
+    /// once (the keyword scanner).
+    joinable: bool,
+}
+
+/// Joins the scalars of an event for one keyword scan; no literal that contains it is
+/// scanned that way, so no match spans two scalars.
+const SEPARATOR: char = '\0';
+
+/// Whether `literal` (lowered) may occur in the text of a JSON number (`-12`, `1.5`, `1e+20`).
+fn fits_number(literal: &str) -> bool {
+    literal
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e'))
+}
+
+/// Appends the text of every scalar of `value` that a keyword scan reads, each followed by
+/// `SEPARATOR`: the scalars and texts `EventView::scalars` gives (`Target::raw`, lowered when
+/// not ASCII), numbers only when `numbers`.
+fn join_scalars(value: &Value, text: &mut String, numbers: bool, depth: usize) {
+    use std::fmt::Write as _;
+    if depth > super::eval::MAX_SCALAR_DEPTH {
+        return;
+    }
+    match value {
+        Value::String(s) => {
+            if s.is_ascii() {
+                text.push_str(s);
+            } else {
+                text.push_str(&s.to_lowercase());
+            }
+            text.push(SEPARATOR);
+        }
+        Value::Number(n) if numbers => {
+            let _ = write!(text, "{n}");
+            text.push(SEPARATOR);
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| join_scalars(i, text, numbers, depth + 1)),
+        Value::Object(map) => map
+            .values()
+            .for_each(|v| join_scalars(v, text, numbers, depth + 1)),
+        Value::Number(_) | Value::Null | Value::Bool(_) => {}
+    }
 }
 
 /// Every field name the rules test, numbered (`FieldMatcher::slot`), with what the walk over
@@ -219,6 +275,8 @@ pub(crate) struct FieldTable {
 
 /// The index over some rules of a list (rule numbers are positions in the whole list).
 pub(crate) struct RuleIndex {
+    /// Unique to this index (memo keys).
+    id: u64,
     /// Per field number, its scanner.
     scanner_of: Vec<Option<u32>>,
     /// The scanner of keyword literals, run over every scalar of the event.
@@ -243,6 +301,40 @@ pub(crate) struct IndexScratch {
     rule_clauses: Vec<(u32, u8)>,
     /// Fields the event may carry.
     present: Vec<u32>,
+    /// The event's scalars joined for the keyword scan.
+    text: String,
+    /// Texts met lately, with the witnesses their scan found (see `RuleIndex::scan_field`).
+    memo: HashMap<u64, MemoEntry, FnvBuild>,
+    /// Per scanner of the index in use: lookups and hits in the memo.
+    memo_counts: Vec<(u32, u32)>,
+    /// The index `memo_counts` counts for.
+    memo_index: u64,
+}
+
+/// A text a scanner has met, and the witnesses of the literals that occur in it.
+struct MemoEntry {
+    index: u64,
+    scanner: u32,
+    text: Box<str>,
+    witnesses: Box<[u32]>,
+}
+
+/// Texts longer than this are scanned, never memoized (long texts seldom repeat).
+const MEMO_TEXT: usize = 256;
+/// Texts kept per thread; past it the memo starts afresh.
+const MEMO_ENTRIES: usize = 16_384;
+/// Lookups of a scanner before its hit rate decides whether memoizing its texts pays.
+const MEMO_TRIAL: u32 = 512;
+
+static INDEXES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn memo_key(index: u64, scanner: u32, text: &str) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
+    index.hash(&mut hasher);
+    scanner.hash(&mut hasher);
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl IndexScratch {
@@ -263,6 +355,11 @@ impl IndexScratch {
     fn fit(&mut self, index: &RuleIndex) {
         if self.witness_stamp.len() < index.witness_rules.len() {
             self.witness_stamp.resize(index.witness_rules.len(), 0);
+        }
+        if self.memo_index != index.id {
+            self.memo_index = index.id;
+            self.memo_counts.clear();
+            self.memo_counts.resize(index.scanners.len(), (0, 0));
         }
     }
 }
@@ -488,6 +585,8 @@ impl RuleIndex {
                 .match_kind(MatchKind::Standard)
                 .build(literals.iter().map(|(l, _)| l.as_bytes()))
                 .expect("invariant: literal automata are small enough to build");
+            let numbers = literals.iter().any(|(l, _)| fits_number(l));
+            let joinable = !literals.iter().any(|(l, _)| l.contains(SEPARATOR));
             let mut witness_of_pattern = Vec::with_capacity(literals.len());
             for (_, owners) in literals {
                 witness_of_pattern.push(witness_rules.len() as u32);
@@ -502,9 +601,12 @@ impl RuleIndex {
                 field,
                 automaton,
                 witness_of_pattern,
+                numbers,
+                joinable,
             });
         }
         RuleIndex {
+            id: INDEXES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             scanner_of,
             keyword_scanner,
             scanners,
@@ -531,26 +633,37 @@ impl RuleIndex {
         scratch.fit(self);
         for position in 0..scratch.present.len() {
             let field = scratch.present[position];
-            let Some(scanner) = self.scanner_of[field as usize] else {
+            let Some(number) = self.scanner_of[field as usize] else {
                 continue;
             };
-            let scanner = &self.scanners[scanner as usize];
+            let scanner = &self.scanners[number as usize];
+            if !scanner.numbers && view.placed(scanner.field).is_some_and(Value::is_number) {
+                continue;
+            }
             let slot = view.slot_id(scanner.field, &table.names[scanner.field as usize]);
-            for target in &slot.targets {
-                self.scan(scanner, target, scratch, out);
+            for target in slot.targets() {
+                self.scan(number, target, scratch, out);
             }
         }
-        if let Some(scanner) = self.keyword_scanner {
-            let scanner = &self.scanners[scanner as usize];
-            for target in view.scalars().iter() {
-                self.scan(scanner, target, scratch, out);
+        if let Some(number) = self.keyword_scanner {
+            let scanner = &self.scanners[number as usize];
+            if scanner.joinable {
+                let mut text = std::mem::take(&mut scratch.text);
+                text.clear();
+                join_scalars(view.event(), &mut text, scanner.numbers, 0);
+                self.scan_text(scanner, &text, scratch, out);
+                scratch.text = text;
+            } else {
+                for target in view.scalars().iter() {
+                    self.scan(number, target, scratch, out);
+                }
             }
         }
     }
 
     fn scan(
         &self,
-        scanner: &Scanner,
+        number: u32,
         target: &Target<'_>,
         scratch: &mut IndexScratch,
         out: &mut Vec<u32>,
@@ -558,6 +671,10 @@ impl RuleIndex {
         let Some(raw) = target.raw.as_deref() else {
             return;
         };
+        let scanner = &self.scanners[number as usize];
+        if !scanner.numbers && target.value.is_number() {
+            return;
+        }
         let text = if raw.is_ascii() {
             raw
         } else {
@@ -566,26 +683,111 @@ impl RuleIndex {
                 None => return,
             }
         };
-        let generation = scratch.generation;
+        self.scan_field(number, text, scratch, out);
+    }
+
+    /// Marks the witnesses whose literal occurs in `text` (ASCII case folded by the
+    /// automaton), and adds to `out` the rules this completes.
+    fn scan_text(
+        &self,
+        scanner: &Scanner,
+        text: &str,
+        scratch: &mut IndexScratch,
+        out: &mut Vec<u32>,
+    ) {
         for found in scanner.automaton.find_overlapping_iter(text) {
             let witness = scanner.witness_of_pattern[found.pattern().as_usize()];
-            let stamp = &mut scratch.witness_stamp[witness as usize];
-            if *stamp == generation {
-                continue;
+            self.saw(witness, scratch, out);
+        }
+    }
+
+    /// `scan_text` for a field's text, through the memo: a text this scanner has met lately is
+    /// not scanned again, its witnesses are replayed. Fields whose texts rarely repeat (hashes,
+    /// GUIDs) stop being memoized, and are tried again now and then.
+    fn scan_field(
+        &self,
+        scanner_number: u32,
+        text: &str,
+        scratch: &mut IndexScratch,
+        out: &mut Vec<u32>,
+    ) {
+        let scanner = &self.scanners[scanner_number as usize];
+        if text.len() > MEMO_TEXT {
+            return self.scan_text(scanner, text, scratch, out);
+        }
+        let counts = &mut scratch.memo_counts[scanner_number as usize];
+        let tried = counts.0 >= MEMO_TRIAL;
+        if tried && counts.1 * 8 < counts.0 {
+            // not worth it: count the skip so that the field is tried again later
+            counts.0 += 1;
+            if counts.0 >= MEMO_TRIAL * 16 {
+                *counts = (0, 0);
             }
-            *stamp = generation;
-            for &(rule, clause) in &self.witness_rules[witness as usize] {
-                let (stamp, mask) = &mut scratch.rule_clauses[rule as usize];
-                if *stamp != generation {
-                    *stamp = generation;
-                    *mask = 0;
+            return self.scan_text(scanner, text, scratch, out);
+        }
+        if tried && counts.0 >= MEMO_TRIAL * 4 {
+            *counts = (counts.0 / 2, counts.1 / 2);
+        }
+        counts.0 += 1;
+        let key = memo_key(self.id, scanner_number, text);
+        let mut memo = std::mem::take(&mut scratch.memo);
+        match memo.get(&key) {
+            Some(entry)
+                if entry.index == self.id
+                    && entry.scanner == scanner_number
+                    && *entry.text == *text =>
+            {
+                scratch.memo_counts[scanner_number as usize].1 += 1;
+                for &witness in &entry.witnesses {
+                    self.saw(witness, scratch, out);
                 }
-                let before = *mask;
-                *mask |= 1 << clause;
-                let full = self.full[rule as usize];
-                if *mask == full && before != full {
-                    out.push(rule);
+            }
+            _ => {
+                // every witness of the text, also those this event already saw elsewhere
+                let mut witnesses = Vec::new();
+                for found in scanner.automaton.find_overlapping_iter(text) {
+                    let witness = scanner.witness_of_pattern[found.pattern().as_usize()];
+                    self.saw(witness, scratch, out);
+                    if !witnesses.contains(&witness) {
+                        witnesses.push(witness);
+                    }
                 }
+                if memo.len() >= MEMO_ENTRIES {
+                    memo.clear();
+                }
+                memo.insert(
+                    key,
+                    MemoEntry {
+                        index: self.id,
+                        scanner: scanner_number,
+                        text: text.into(),
+                        witnesses: witnesses.into(),
+                    },
+                );
+            }
+        }
+        scratch.memo = memo;
+    }
+
+    /// Marks `witness` seen for this event and adds to `out` the rules this completes.
+    fn saw(&self, witness: u32, scratch: &mut IndexScratch, out: &mut Vec<u32>) {
+        let generation = scratch.generation;
+        let stamp = &mut scratch.witness_stamp[witness as usize];
+        if *stamp == generation {
+            return;
+        }
+        *stamp = generation;
+        for &(rule, clause) in &self.witness_rules[witness as usize] {
+            let (stamp, mask) = &mut scratch.rule_clauses[rule as usize];
+            if *stamp != generation {
+                *stamp = generation;
+                *mask = 0;
+            }
+            let before = *mask;
+            *mask |= 1 << clause;
+            let full = self.full[rule as usize];
+            if *mask == full && before != full {
+                out.push(rule);
             }
         }
     }
