@@ -262,12 +262,9 @@ enum Targets<'e> {
 impl<'e> Slot<'e> {
     fn of(value: Option<&'e Value>) -> Slot<'e> {
         let targets = match value {
-            Some(Value::Array(items)) => Targets::Many(
-                items
-                    .iter()
-                    .map(|i| Target::new(unwrap_text(i)))
-                    .collect(),
-            ),
+            Some(Value::Array(items)) => {
+                Targets::Many(items.iter().map(|i| Target::new(unwrap_text(i))).collect())
+            }
             Some(other) => Targets::One(Target::new(other)),
             None => Targets::Many(Vec::new()),
         };

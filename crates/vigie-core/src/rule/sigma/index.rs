@@ -31,9 +31,7 @@ use regex::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use serde_json::Value;
 
-use super::eval::{
-    CompiledCondition, CompiledRule, CompiledSearch, EventView, FnvBuild, SlotState, Target,
-};
+use super::eval::{CompiledCondition, CompiledRule, CompiledSearch, EventView, SlotState, Target};
 use super::modifier::{FieldMatcher, FieldTest, ValueMatcher};
 
 /// A literal some field must contain, lowered. `None` as the field: any scalar (keywords).
@@ -270,7 +268,7 @@ pub(crate) struct FieldTable {
     names: Vec<String>,
     /// Event keys under which a field may be found → field numbers, each with whether the key
     /// is the field's whole (plain) name, so that the walk may place its value.
-    by_key: HashMap<String, Vec<(u32, bool)>, FnvBuild>,
+    by_key: HashMap<String, Vec<(u32, bool)>, KeyHash>,
 }
 
 /// The index over some rules of a list (rule numbers are positions in the whole list).
@@ -304,7 +302,7 @@ pub(crate) struct IndexScratch {
     /// The event's scalars joined for the keyword scan.
     text: String,
     /// Texts met lately, with the witnesses their scan found (see `RuleIndex::scan_field`).
-    memo: HashMap<u64, MemoEntry, FnvBuild>,
+    memo: HashMap<u64, MemoEntry, KeyHash>,
     /// Per scanner of the index in use: lookups and hits in the memo.
     memo_counts: Vec<(u32, u32)>,
     /// The index `memo_counts` counts for.
@@ -326,11 +324,15 @@ const MEMO_ENTRIES: usize = 16_384;
 /// Lookups of a scanner before its hit rate decides whether memoizing its texts pays.
 const MEMO_TRIAL: u32 = 512;
 
+/// The hasher of the tables looked up per event (event keys, memo keys): fast, and fixed so
+/// that memo keys computed by `memo_key` stay valid.
+type KeyHash = foldhash::fast::FixedState;
+
 static INDEXES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn memo_key(index: u64, scanner: u32, text: &str) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
-    let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
+    let mut hasher = KeyHash::with_seed(0x5eed).build_hasher();
     index.hash(&mut hasher);
     scanner.hash(&mut hasher);
     text.hash(&mut hasher);
@@ -429,7 +431,7 @@ impl FieldTable {
                 }
             });
         }
-        let mut by_key: HashMap<String, Vec<(u32, bool)>, FnvBuild> = HashMap::default();
+        let mut by_key: HashMap<String, Vec<(u32, bool)>, KeyHash> = HashMap::default();
         for (id, name) in (0u32..).zip(&names) {
             for key in keys_of(name) {
                 let direct = !name.contains('.') && key == *name;
