@@ -639,8 +639,15 @@ impl RuleIndex {
                 continue;
             };
             let scanner = &self.scanners[number as usize];
-            if !scanner.numbers && view.placed(scanner.field).is_some_and(Value::is_number) {
-                continue;
+            // A value the walk placed is scanned as it is: the field is resolved only if a
+            // candidate rule reads it.
+            match view.placed(scanner.field) {
+                Some(Value::String(text)) if text.is_ascii() => {
+                    self.scan_field(number, text, scratch, out);
+                    continue;
+                }
+                Some(Value::Number(_)) if !scanner.numbers => continue,
+                _ => {}
             }
             let slot = view.slot_id(scanner.field, &table.names[scanner.field as usize]);
             for target in slot.targets() {
