@@ -1247,3 +1247,56 @@ fn keyword_scan_reads_each_scalar_whole_and_numbers_only_when_a_literal_could_be
     assert_eq!(words.matching(&json!({"n": 12, "s": "xabcx"})), vec![0]);
     assert!(words.matching(&json!({"n": 12})).is_empty());
 }
+
+#[test]
+fn a_large_rule_set_loads_in_file_order_whatever_the_threads_parsing_it() {
+    // Enough files to be parsed on several threads; every fifth is broken, every seventh
+    // holds two rules.
+    let files: Vec<(String, String)> = (0..300)
+        .map(|i| {
+            let path = format!("rules/{i:03}.yml");
+            let rule = |n: usize| {
+                format!(
+                    "title: rule {i} {n}\nid: 00000000-0000-0000-0000-{i:06}{n:06}\nlogsource:\n    product: windows\ndetection:\n    selection:\n        CommandLine|contains: 'marker-{i}-{n}'\n    condition: selection\n"
+                )
+            };
+            let text = if i % 5 == 0 {
+                format!("title: broken {i}\ndetection:\n    condition: nothing\n")
+            } else if i % 7 == 0 {
+                format!("{}---\n{}", rule(0), rule(1))
+            } else {
+                rule(0)
+            };
+            (path, text)
+        })
+        .collect();
+    let set = load_rules(&files, &HashMap::new());
+    let mut expected_rules = Vec::new();
+    let mut expected_rejected = Vec::new();
+    for (i, (path, _)) in files.iter().enumerate() {
+        if i % 5 == 0 {
+            expected_rejected.push(path.clone());
+        } else {
+            expected_rules.push((path.clone(), format!("rule {i} 0")));
+            if i % 7 == 0 {
+                expected_rules.push((path.clone(), format!("rule {i} 1")));
+            }
+        }
+    }
+    let loaded: Vec<(String, String)> = set
+        .rules
+        .iter()
+        .map(|r| (r.path.clone(), r.rule.title.clone()))
+        .collect();
+    assert_eq!(loaded, expected_rules);
+    let rejected: Vec<String> = set.rejected.iter().map(|r| r.path.clone()).collect();
+    assert_eq!(rejected, expected_rejected);
+    // And each rule still matches its own marker only.
+    let engine = crate::rule::sigma::SigmaEngine::new(set.rules);
+    assert_eq!(
+        engine
+            .matching(&json!({"CommandLine": "x marker-7-1 y"}))
+            .len(),
+        1
+    );
+}
