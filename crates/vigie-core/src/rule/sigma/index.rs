@@ -9,11 +9,12 @@
 //! witness, and a rule without one is always a candidate.
 //!
 //! Per field, one Aho-Corasick automaton holds every literal of that field. An event is
-//! scanned once per field it carries: ASCII text as it is (the automaton folds ASCII case),
-//! other text lowered once; numbers only when a literal of the field could occur in a
-//! number's text. The keyword literals are looked for in every scalar of the event at once,
-//! the scalars joined by a separator no literal contains. The rules whose literal was seen,
-//! plus the rules without a witness, are the candidates; only they are evaluated.
+//! scanned once per field it carries, its text lowered as the literals are (ASCII letters
+//! byte by byte, other text as Unicode lowers it), so that the automata match bytes as they
+//! are and stay small; numbers only when a literal of the field could occur in a number's
+//! text. The keyword literals are looked for in every scalar of the event at once, the
+//! scalars joined by a separator no literal contains. The rules whose literal was seen, plus
+//! the rules without a witness, are the candidates; only they are evaluated.
 //!
 //! Field values repeat from event to event (the same images, parents, users, services): per
 //! thread, a bounded memo keeps, for each (index, field, text) met lately, the literals its
@@ -224,6 +225,15 @@ struct Scanner {
 /// scanned that way, so no match spans two scalars.
 const SEPARATOR: char = '\0';
 
+/// `text` with its ASCII letters lowered, in the buffer taken from `spare` (give it back).
+fn ascii_lowered(text: &str, spare: &mut String) -> String {
+    let mut lowered = std::mem::take(spare);
+    lowered.clear();
+    lowered.push_str(text);
+    lowered.make_ascii_lowercase();
+    lowered
+}
+
 /// Whether `literal` (lowered) may occur in the text of a JSON number (`-12`, `1.5`, `1e+20`).
 fn fits_number(literal: &str) -> bool {
     literal
@@ -301,6 +311,8 @@ pub(crate) struct IndexScratch {
     present: Vec<u32>,
     /// The event's scalars joined for the keyword scan.
     text: String,
+    /// A field's text with its ASCII letters lowered, for the scan.
+    lowered: String,
     /// Texts met lately, with the witnesses their scan found (see `RuleIndex::scan_field`).
     memo: HashMap<u64, MemoEntry, KeyHash>,
     /// Per scanner of the index in use: lookups and hits in the memo.
@@ -583,8 +595,9 @@ impl RuleIndex {
         let mut witness_rules = Vec::new();
         for (scanner_number, (field, literals)) in (0u32..).zip(fields) {
             let automaton = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
+                // (a rare-byte prefilter finds its bytes everywhere in hashes and GUIDs)
+                .prefilter(false)
                 .build(literals.iter().map(|(l, _)| l.as_bytes()))
                 .expect("invariant: literal automata are small enough to build");
             let numbers = literals.iter().any(|(l, _)| fits_number(l));
@@ -660,6 +673,7 @@ impl RuleIndex {
                 let mut text = std::mem::take(&mut scratch.text);
                 text.clear();
                 join_scalars(view.event(), &mut text, scanner.numbers, 0);
+                text.make_ascii_lowercase();
                 self.scan_text(scanner, &text, scratch, out);
                 scratch.text = text;
             } else {
@@ -695,8 +709,22 @@ impl RuleIndex {
         self.scan_field(number, text, scratch, out);
     }
 
-    /// Marks the witnesses whose literal occurs in `text` (ASCII case folded by the
-    /// automaton), and adds to `out` the rules this completes.
+    /// `scan_text` on `text` with its ASCII letters lowered (the literals are lowered, and
+    /// the automata match bytes as they are, which keeps them small).
+    fn scan_lowered(
+        &self,
+        scanner: &Scanner,
+        text: &str,
+        scratch: &mut IndexScratch,
+        out: &mut Vec<u32>,
+    ) {
+        let lowered = ascii_lowered(text, &mut scratch.lowered);
+        self.scan_text(scanner, &lowered, scratch, out);
+        scratch.lowered = lowered;
+    }
+
+    /// Marks the witnesses whose literal occurs in `text`, which must be lowered, and adds to
+    /// `out` the rules this completes.
     fn scan_text(
         &self,
         scanner: &Scanner,
@@ -722,7 +750,7 @@ impl RuleIndex {
     ) {
         let scanner = &self.scanners[scanner_number as usize];
         if text.len() > MEMO_TEXT {
-            return self.scan_text(scanner, text, scratch, out);
+            return self.scan_lowered(scanner, text, scratch, out);
         }
         let counts = &mut scratch.memo_counts[scanner_number as usize];
         let tried = counts.0 >= MEMO_TRIAL;
@@ -732,7 +760,7 @@ impl RuleIndex {
             if counts.0 >= MEMO_TRIAL * 16 {
                 *counts = (0, 0);
             }
-            return self.scan_text(scanner, text, scratch, out);
+            return self.scan_lowered(scanner, text, scratch, out);
         }
         if tried && counts.0 >= MEMO_TRIAL * 4 {
             *counts = (counts.0 / 2, counts.1 / 2);
@@ -754,13 +782,15 @@ impl RuleIndex {
             _ => {
                 // every witness of the text, also those this event already saw elsewhere
                 let mut witnesses = Vec::new();
-                for found in scanner.automaton.find_overlapping_iter(text) {
+                let lowered = ascii_lowered(text, &mut scratch.lowered);
+                for found in scanner.automaton.find_overlapping_iter(&lowered) {
                     let witness = scanner.witness_of_pattern[found.pattern().as_usize()];
                     self.saw(witness, scratch, out);
                     if !witnesses.contains(&witness) {
                         witnesses.push(witness);
                     }
                 }
+                scratch.lowered = lowered;
                 if memo.len() >= MEMO_ENTRIES {
                     memo.clear();
                 }
