@@ -319,6 +319,8 @@ pub(crate) struct IndexScratch {
     memo_counts: Vec<(u32, u32)>,
     /// The index `memo_counts` counts for.
     memo_index: u64,
+    /// The counts of the other indexes met (events of several logsources alternate).
+    memo_counts_of: HashMap<u64, Vec<(u32, u32)>, KeyHash>,
 }
 
 /// A text a scanner has met, and the witnesses of the literals that occur in it.
@@ -335,6 +337,8 @@ const MEMO_TEXT: usize = 256;
 const MEMO_ENTRIES: usize = 16_384;
 /// Lookups of a scanner before its hit rate decides whether memoizing its texts pays.
 const MEMO_TRIAL: u32 = 512;
+/// Indexes whose memo counts a thread keeps (past it, they start afresh).
+const MEMO_INDEXES: usize = 1024;
 
 /// The hasher of the tables looked up per event (event keys, memo keys): fast, and fixed so
 /// that memo keys computed by `memo_key` stay valid.
@@ -371,9 +375,16 @@ impl IndexScratch {
             self.witness_stamp.resize(index.witness_rules.len(), 0);
         }
         if self.memo_index != index.id {
+            if self.memo_counts_of.len() >= MEMO_INDEXES {
+                self.memo_counts_of.clear();
+            }
+            let left = std::mem::take(&mut self.memo_counts);
+            self.memo_counts_of.insert(self.memo_index, left);
+            self.memo_counts = self
+                .memo_counts_of
+                .remove(&index.id)
+                .unwrap_or_else(|| vec![(0, 0); index.scanners.len()]);
             self.memo_index = index.id;
-            self.memo_counts.clear();
-            self.memo_counts.resize(index.scanners.len(), (0, 0));
         }
     }
 }
@@ -674,7 +685,7 @@ impl RuleIndex {
                 text.clear();
                 join_scalars(view.event(), &mut text, scanner.numbers, 0);
                 text.make_ascii_lowercase();
-                self.scan_text(scanner, &text, scratch, out);
+                self.scan_text(scanner, &text, scratch, out, None);
                 scratch.text = text;
             } else {
                 for target in view.scalars().iter() {
@@ -717,24 +728,32 @@ impl RuleIndex {
         text: &str,
         scratch: &mut IndexScratch,
         out: &mut Vec<u32>,
+        found: Option<&mut Vec<u32>>,
     ) {
         let lowered = ascii_lowered(text, &mut scratch.lowered);
-        self.scan_text(scanner, &lowered, scratch, out);
+        self.scan_text(scanner, &lowered, scratch, out, found);
         scratch.lowered = lowered;
     }
 
     /// Marks the witnesses whose literal occurs in `text`, which must be lowered, and adds to
-    /// `out` the rules this completes.
+    /// `out` the rules this completes; lists each witness once in `found` when asked, also
+    /// those this event had already seen elsewhere.
     fn scan_text(
         &self,
         scanner: &Scanner,
         text: &str,
         scratch: &mut IndexScratch,
         out: &mut Vec<u32>,
+        mut found: Option<&mut Vec<u32>>,
     ) {
-        for found in scanner.automaton.find_overlapping_iter(text) {
-            let witness = scanner.witness_of_pattern[found.pattern().as_usize()];
+        for hit in scanner.automaton.find_overlapping_iter(text) {
+            let witness = scanner.witness_of_pattern[hit.pattern().as_usize()];
             self.saw(witness, scratch, out);
+            if let Some(found) = found.as_deref_mut()
+                && !found.contains(&witness)
+            {
+                found.push(witness);
+            }
         }
     }
 
@@ -750,7 +769,7 @@ impl RuleIndex {
     ) {
         let scanner = &self.scanners[scanner_number as usize];
         if text.len() > MEMO_TEXT {
-            return self.scan_lowered(scanner, text, scratch, out);
+            return self.scan_lowered(scanner, text, scratch, out, None);
         }
         let counts = &mut scratch.memo_counts[scanner_number as usize];
         let tried = counts.0 >= MEMO_TRIAL;
@@ -760,7 +779,7 @@ impl RuleIndex {
             if counts.0 >= MEMO_TRIAL * 16 {
                 *counts = (0, 0);
             }
-            return self.scan_lowered(scanner, text, scratch, out);
+            return self.scan_lowered(scanner, text, scratch, out, None);
         }
         if tried && counts.0 >= MEMO_TRIAL * 4 {
             *counts = (counts.0 / 2, counts.1 / 2);
@@ -780,17 +799,8 @@ impl RuleIndex {
                 }
             }
             _ => {
-                // every witness of the text, also those this event already saw elsewhere
                 let mut witnesses = Vec::new();
-                let lowered = ascii_lowered(text, &mut scratch.lowered);
-                for found in scanner.automaton.find_overlapping_iter(&lowered) {
-                    let witness = scanner.witness_of_pattern[found.pattern().as_usize()];
-                    self.saw(witness, scratch, out);
-                    if !witnesses.contains(&witness) {
-                        witnesses.push(witness);
-                    }
-                }
-                scratch.lowered = lowered;
+                self.scan_lowered(scanner, text, scratch, out, Some(&mut witnesses));
                 if memo.len() >= MEMO_ENTRIES {
                     memo.clear();
                 }
