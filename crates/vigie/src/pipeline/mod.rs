@@ -37,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::response::{
     FeedItem, Reaction, Responder, ResponseCommand, ResponseError, ResponseOutcome,
 };
-use crate::store::{Change, Store, WriteBatch};
+use crate::store::{Change, Serialized, Store, WriteBatch};
 
 /// Events waiting for their commit, at most, unless configured otherwise. Each holds a permit
 /// of the pipeline's semaphore.
@@ -882,29 +882,25 @@ impl Writer {
                 body,
             });
         };
-        for incident in incidents.values() {
-            change(&incident.client, "incident", to_text(incident));
+        // Each record is serialized once: its row and its change carry the same text.
+        batch.incidents = incidents.into_values().map(Serialized::new).collect();
+        batch.alerts = alerts.into_values().map(Serialized::new).collect();
+        for row in &batch.incidents {
+            change(&row.record.client, "incident", row.body.clone());
         }
-        for alert in alerts.values() {
-            change(&alert.client, "alert", to_text(alert));
+        for row in &batch.alerts {
+            change(&row.record.client, "alert", row.body.clone());
         }
-        for entry in &timeline {
-            change(&entry.client, "timeline", to_text(entry));
+        for entry in timeline {
+            let row = Serialized::new(entry);
+            change(&row.record.client, "timeline", row.body.clone());
+            batch.timeline.push((self.next_timeline_id, row));
+            self.next_timeline_id += 1;
         }
         for item in feed {
             change(&item.client, item.topic, item.body.to_string());
         }
-        batch.incidents = incidents.into_values().collect();
-        batch.alerts = alerts.into_values().collect();
-        for entry in timeline {
-            batch.timeline.push((self.next_timeline_id, entry));
-            self.next_timeline_id += 1;
-        }
     }
-}
-
-fn to_text<T: serde::Serialize>(record: &T) -> String {
-    serde_json::to_string(record).expect("invariant: domain records serialise to JSON")
 }
 
 impl Job {

@@ -436,7 +436,7 @@ impl Responder {
         }
         // What the book did in this batch.
         let mut alert_clients: BTreeSet<String> = BTreeSet::new();
-        let mut touched: BTreeMap<i64, Incident> = BTreeMap::new();
+        let mut touched: BTreeMap<i64, &Incident> = BTreeMap::new();
         let mut created: BTreeSet<i64> = BTreeSet::new();
         let mut reopened: BTreeSet<i64> = BTreeSet::new();
         let mut acknowledged: BTreeSet<i64> = BTreeSet::new();
@@ -445,7 +445,9 @@ impl Responder {
         for effect in effects {
             match effect {
                 Effect::Alert(alert) => {
-                    alert_clients.insert(alert.client.clone());
+                    if !alert_clients.contains(&alert.client) {
+                        alert_clients.insert(alert.client.clone());
+                    }
                     self.track_expiry(alert);
                     let signature = (alert.incident_id, alert_signature(alert));
                     if self.alert_signatures.insert(alert.id, signature) != Some(signature) {
@@ -453,7 +455,7 @@ impl Responder {
                     }
                 }
                 Effect::Incident(incident) => {
-                    touched.insert(incident.id, incident.clone());
+                    touched.insert(incident.id, incident);
                     if is_open(incident.status) {
                         let signature = incident_signature(incident);
                         if self.incident_signatures.insert(incident.id, signature)

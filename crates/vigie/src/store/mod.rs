@@ -32,7 +32,7 @@ use vigie_core::incident::model::{
 
 pub use checks::{CheckFilter, CheckRecord};
 pub use notifications::NotificationFilter;
-pub use rows::{Change, TokenRecord};
+pub use rows::{Change, Serialized, TokenRecord};
 
 /// Which engine a `Store` talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,9 +73,10 @@ impl Scope {
 #[derive(Default, Debug)]
 pub struct WriteBatch {
     pub events: Vec<StoredEvent>,
-    pub alerts: Vec<Alert>,
-    pub incidents: Vec<Incident>,
-    pub timeline: Vec<(i64, TimelineEntry)>,
+    /// Each alert, incident and timeline entry with its JSON body, serialized once.
+    pub alerts: Vec<Serialized<Alert>>,
+    pub incidents: Vec<Serialized<Incident>>,
+    pub timeline: Vec<(i64, Serialized<TimelineEntry>)>,
     pub changes: Vec<Change>,
     /// Escalations, crises, business-service health and silences (the responder's rows).
     pub response: response::ResponseRows,
@@ -332,57 +333,86 @@ impl Store {
                 .await
                 .context("cannot insert events")?;
         }
-        for incident in &batch.incidents {
-            sqlx::query(include_str!("sql/upsert_incident.sql"))
-                .bind(incident.id)
-                .bind(incident.client.as_str())
-                .bind(incident.status.as_str())
-                .bind(incident.priority.level())
-                .bind(incident.created_ms)
-                .bind(incident.updated_ms)
-                .bind(serde_json::to_string(incident)?)
+        for chunk in statement_chunks(&batch.incidents) {
+            let sql = upsert_statement(self.engine, UPSERT_INCIDENTS, 7, chunk.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                let incident = &row.record;
+                query = query
+                    .bind(incident.id)
+                    .bind(incident.client.as_str())
+                    .bind(incident.status.as_str())
+                    .bind(incident.priority.level())
+                    .bind(incident.created_ms)
+                    .bind(incident.updated_ms)
+                    .bind(row.body.as_str());
+            }
+            query
                 .execute(&mut *tx)
                 .await
-                .context("cannot write incident")?;
+                .context("cannot write incidents")?;
         }
-        for alert in &batch.alerts {
-            sqlx::query(include_str!("sql/upsert_alert.sql"))
-                .bind(alert.id)
-                .bind(alert.client.as_str())
-                .bind(alert.incident_id)
-                .bind(rows::alert_status_str(alert.status))
-                .bind(alert.severity.rank())
-                .bind(alert.last_seen_ms)
-                .bind(serde_json::to_string(alert)?)
+        for chunk in statement_chunks(&batch.alerts) {
+            let sql = upsert_statement(self.engine, UPSERT_ALERTS, 7, chunk.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                let alert = &row.record;
+                query = query
+                    .bind(alert.id)
+                    .bind(alert.client.as_str())
+                    .bind(alert.incident_id)
+                    .bind(rows::alert_status_str(alert.status))
+                    .bind(alert.severity.rank())
+                    .bind(alert.last_seen_ms)
+                    .bind(row.body.as_str());
+            }
+            query
                 .execute(&mut *tx)
                 .await
-                .context("cannot write alert")?;
+                .context("cannot write alerts")?;
         }
-        for (id, entry) in &batch.timeline {
-            sqlx::query(
-                "INSERT INTO timeline (id, incident_id, client_id, time_ms, body) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(*id)
-            .bind(entry.incident_id)
-            .bind(entry.client.as_str())
-            .bind(entry.time_ms)
-            .bind(serde_json::to_string(entry)?)
-            .execute(&mut *tx)
-            .await
-            .context("cannot write timeline entry")?;
+        for chunk in statement_chunks(&batch.timeline) {
+            let sql = values_statement(
+                self.engine,
+                "INSERT INTO timeline (id, incident_id, client_id, time_ms, body) VALUES ",
+                5,
+                chunk.len(),
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, row) in chunk {
+                let entry = &row.record;
+                query = query
+                    .bind(*id)
+                    .bind(entry.incident_id)
+                    .bind(entry.client.as_str())
+                    .bind(entry.time_ms)
+                    .bind(row.body.as_str());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .context("cannot write timeline entries")?;
         }
-        for change in &batch.changes {
-            sqlx::query(
-                "INSERT INTO changes (seq, client_id, time_ms, topic, body) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(change.seq)
-            .bind(change.client.as_str())
-            .bind(change.time_ms)
-            .bind(change.topic.as_str())
-            .bind(change.body.as_str())
-            .execute(&mut *tx)
-            .await
-            .context("cannot write change")?;
+        for chunk in statement_chunks(&batch.changes) {
+            let sql = values_statement(
+                self.engine,
+                "INSERT INTO changes (seq, client_id, time_ms, topic, body) VALUES ",
+                5,
+                chunk.len(),
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for change in chunk {
+                query = query
+                    .bind(change.seq)
+                    .bind(change.client.as_str())
+                    .bind(change.time_ms)
+                    .bind(change.topic.as_str())
+                    .bind(change.body.as_str());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .context("cannot write changes")?;
         }
         response::write_response(&mut tx, &batch.response).await?;
         notifications::insert(&mut tx, &batch.notifications).await?;
@@ -699,6 +729,55 @@ fn values_statement(engine: Engine, head: &str, columns: usize, rows: usize) -> 
         sql.push(')');
     }
     sql
+}
+
+/// The upserts of records kept whole: the columns of `values_statement`'s rows, then what a
+/// row already there takes from the new one.
+const UPSERT_INCIDENTS: (&str, &str) = (
+    "INSERT INTO incidents (id, client_id, status, priority, created_ms, updated_ms, body) VALUES ",
+    " ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority, \
+     updated_ms = excluded.updated_ms, body = excluded.body",
+);
+const UPSERT_ALERTS: (&str, &str) = (
+    "INSERT INTO alerts (id, client_id, incident_id, status, severity, last_seen_ms, body) VALUES ",
+    " ON CONFLICT (id) DO UPDATE SET incident_id = excluded.incident_id, \
+     status = excluded.status, severity = excluded.severity, \
+     last_seen_ms = excluded.last_seen_ms, body = excluded.body",
+);
+
+fn upsert_statement(
+    engine: Engine,
+    (head, tail): (&str, &str),
+    columns: usize,
+    rows: usize,
+) -> String {
+    let mut sql = values_statement(engine, head, columns, rows);
+    sql.push_str(tail);
+    sql
+}
+
+/// Rows written with one statement each, at most this many: 7 columns × 256 stays far below
+/// SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
+const RECORD_ROWS_PER_STATEMENT: usize = 256;
+
+/// Splits rows into chunks of `RECORD_ROWS_PER_STATEMENT`, then the rest into chunks of
+/// decreasing powers of two, so that a table is written with at most nine statement texts
+/// (each prepared once and cached by the connection) and few statements per batch.
+fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = if rest.len() >= RECORD_ROWS_PER_STATEMENT {
+            RECORD_ROWS_PER_STATEMENT
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// A bind value of a dynamically built query.

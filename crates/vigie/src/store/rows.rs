@@ -25,6 +25,22 @@ pub struct Change {
     pub body: String,
 }
 
+/// A record on its way to the store with its JSON body, serialized once: the same text goes
+/// into its row and into its change-feed entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Serialized<T> {
+    pub record: T,
+    pub body: String,
+}
+
+impl<T: serde::Serialize> Serialized<T> {
+    pub fn new(record: T) -> Serialized<T> {
+        let body =
+            serde_json::to_string(&record).expect("invariant: domain records serialise to JSON");
+        Serialized { record, body }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenRecord {
     pub id: String,

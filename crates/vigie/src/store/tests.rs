@@ -59,6 +59,7 @@ store_suite!(
     tokens_are_found_and_revoked,
     estate_objects_are_upserted,
     an_existing_database_is_read_without_being_changed,
+    many_records_are_written_and_upserted_in_chunks,
 );
 
 fn event(client: &str, id: i64, severity: Severity, message: &str) -> StoredEvent {
@@ -267,30 +268,33 @@ async fn event_filters_and_pagination(store: Store, _db: &ScratchDatabase) {
 async fn incidents_alerts_and_timeline_are_scoped(store: Store, _db: &ScratchDatabase) {
     let batch = WriteBatch {
         incidents: vec![
-            incident(1, "acme", IncidentStatus::New, Priority::P2),
-            incident(2, "globex", IncidentStatus::New, Priority::P1),
+            Serialized::new(incident(1, "acme", IncidentStatus::New, Priority::P2)),
+            Serialized::new(incident(2, "globex", IncidentStatus::New, Priority::P1)),
         ],
-        alerts: vec![alert(1, "acme", 1), alert(2, "globex", 2)],
+        alerts: vec![
+            Serialized::new(alert(1, "acme", 1)),
+            Serialized::new(alert(2, "globex", 2)),
+        ],
         timeline: vec![
-            (1, timeline(1, "acme", "seen")),
-            (2, timeline(2, "globex", "secret")),
+            (1, Serialized::new(timeline(1, "acme", "seen"))),
+            (2, Serialized::new(timeline(2, "globex", "secret"))),
         ],
         ..WriteBatch::default()
     };
     store.write_batch(&batch).await.unwrap();
     assert_eq!(
         store.get_incident(&acme(), 1).await.unwrap(),
-        Some(batch.incidents[0].clone())
+        Some(batch.incidents[0].record.clone())
     );
     assert_eq!(store.get_incident(&acme(), 2).await.unwrap(), None);
     assert_eq!(
         store.get_incident(&Scope::All, 2).await.unwrap(),
-        Some(batch.incidents[1].clone())
+        Some(batch.incidents[1].record.clone())
     );
     assert_eq!(store.get_alert(&acme(), 2).await.unwrap(), None);
     assert_eq!(
         store.get_alert(&acme(), 1).await.unwrap(),
-        Some(batch.alerts[0].clone())
+        Some(batch.alerts[0].record.clone())
     );
     let listed = store
         .list_incidents(
@@ -325,7 +329,7 @@ async fn incidents_alerts_and_timeline_are_scoped(store: Store, _db: &ScratchDat
     acked.acknowledged_ms = Some(250);
     store
         .write_batch(&WriteBatch {
-            incidents: vec![acked.clone()],
+            incidents: vec![Serialized::new(acked.clone())],
             ..WriteBatch::default()
         })
         .await
@@ -336,10 +340,15 @@ async fn incidents_alerts_and_timeline_are_scoped(store: Store, _db: &ScratchDat
 async fn incident_filters_by_status_and_priority(store: Store, _db: &ScratchDatabase) {
     let batch = WriteBatch {
         incidents: vec![
-            incident(1, "acme", IncidentStatus::New, Priority::P1),
-            incident(2, "acme", IncidentStatus::Acknowledged, Priority::P3),
-            incident(3, "acme", IncidentStatus::Resolved, Priority::P1),
-            incident(4, "acme", IncidentStatus::New, Priority::P4),
+            Serialized::new(incident(1, "acme", IncidentStatus::New, Priority::P1)),
+            Serialized::new(incident(
+                2,
+                "acme",
+                IncidentStatus::Acknowledged,
+                Priority::P3,
+            )),
+            Serialized::new(incident(3, "acme", IncidentStatus::Resolved, Priority::P1)),
+            Serialized::new(incident(4, "acme", IncidentStatus::New, Priority::P4)),
         ],
         ..WriteBatch::default()
     };
@@ -391,11 +400,14 @@ async fn open_state_resumes_ids_and_skips_closed_incidents(store: Store, _db: &S
     let batch = WriteBatch {
         events: vec![event("acme", 41, Severity::Error, "x")],
         incidents: vec![
-            incident(5, "acme", IncidentStatus::New, Priority::P2),
-            incident(9, "acme", IncidentStatus::Closed, Priority::P2),
+            Serialized::new(incident(5, "acme", IncidentStatus::New, Priority::P2)),
+            Serialized::new(incident(9, "acme", IncidentStatus::Closed, Priority::P2)),
         ],
-        alerts: vec![alert(3, "acme", 5), alert(8, "acme", 9)],
-        timeline: vec![(12, timeline(5, "acme", "t"))],
+        alerts: vec![
+            Serialized::new(alert(3, "acme", 5)),
+            Serialized::new(alert(8, "acme", 9)),
+        ],
+        timeline: vec![(12, Serialized::new(timeline(5, "acme", "t")))],
         changes: vec![Change {
             seq: 30,
             client: "acme".into(),
@@ -407,8 +419,8 @@ async fn open_state_resumes_ids_and_skips_closed_incidents(store: Store, _db: &S
     };
     store.write_batch(&batch).await.unwrap();
     let state = store.load_open_state().await.unwrap();
-    assert_eq!(state.incidents, vec![batch.incidents[0].clone()]);
-    assert_eq!(state.alerts, vec![batch.alerts[0].clone()]);
+    assert_eq!(state.incidents, vec![batch.incidents[0].record.clone()]);
+    assert_eq!(state.alerts, vec![batch.alerts[0].record.clone()]);
     assert_eq!(
         (
             state.next_event_id,
@@ -435,7 +447,12 @@ async fn a_failed_batch_keeps_nothing(store: Store, _db: &ScratchDatabase) {
             event("acme", 2, Severity::Info, "second"),
             event("acme", 1, Severity::Info, "dup"),
         ],
-        incidents: vec![incident(1, "acme", IncidentStatus::New, Priority::P1)],
+        incidents: vec![Serialized::new(incident(
+            1,
+            "acme",
+            IncidentStatus::New,
+            Priority::P1,
+        ))],
         ..WriteBatch::default()
     };
     assert!(store.write_batch(&failing).await.is_err());
@@ -613,4 +630,77 @@ async fn a_reader_does_not_migrate_a_postgres_database() {
             "{error:#}"
         );
     }
+}
+
+/// 301 alerts and incidents take chunks of 256, 32, 8, 4 and 1 rows; written again with a new
+/// state, every row is updated in place and none is added.
+async fn many_records_are_written_and_upserted_in_chunks(store: Store, _db: &ScratchDatabase) {
+    let write = |status: IncidentStatus, count: u64| {
+        let incidents = (1..=301)
+            .map(|id| Serialized::new(incident(id, "acme", status, Priority::P3)))
+            .collect();
+        let alerts = (1..=301)
+            .map(|id| {
+                Serialized::new(Alert {
+                    count,
+                    ..alert(id, "acme", id)
+                })
+            })
+            .collect();
+        let timeline = (1..=301)
+            .map(|id| {
+                (
+                    id + count as i64 * 1_000,
+                    Serialized::new(timeline(id, "acme", "t")),
+                )
+            })
+            .collect();
+        WriteBatch {
+            incidents,
+            alerts,
+            timeline,
+            ..WriteBatch::default()
+        }
+    };
+    store
+        .write_batch(&write(IncidentStatus::New, 1))
+        .await
+        .unwrap();
+    store
+        .write_batch(&write(IncidentStatus::Acknowledged, 2))
+        .await
+        .unwrap();
+    let state = store.load_open_state().await.unwrap();
+    assert_eq!(state.incidents.len(), 301);
+    assert!(
+        state
+            .incidents
+            .iter()
+            .all(|incident| incident.status == IncidentStatus::Acknowledged)
+    );
+    assert_eq!(state.alerts.len(), 301);
+    assert!(state.alerts.iter().all(|alert| alert.count == 2));
+    assert_eq!(
+        state
+            .alerts
+            .iter()
+            .map(|alert| alert.id)
+            .collect::<Vec<_>>(),
+        (1..=301).collect::<Vec<_>>()
+    );
+    assert_eq!(state.next_timeline_id, 2_302);
+    // The filter columns moved with the bodies.
+    let count = |status: IncidentStatus| {
+        let store = &store;
+        async move {
+            let filter = IncidentFilter {
+                statuses: vec![status],
+                limit: 1_000,
+                ..IncidentFilter::default()
+            };
+            store.list_incidents(&acme(), &filter).await.unwrap().len()
+        }
+    };
+    assert_eq!(count(IncidentStatus::Acknowledged).await, 301);
+    assert_eq!(count(IncidentStatus::New).await, 0);
 }
