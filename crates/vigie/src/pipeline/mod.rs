@@ -4,12 +4,16 @@
 //! becomes a `Job` on one bounded queue. One task drains it in groups — group commit — and for
 //! each group: gives the events their ids, evaluates the alert rules, applies the resulting
 //! signals and the commands to the `IncidentBook`, writes all of it in one store transaction,
-//! and only then answers the callers and publishes the changes to the live stream.
+//! and only then answers the callers and publishes the changes to the live stream. While a
+//! group commits, the writer applies the next one (at most one commit in flight, in order).
 //!
 //! Invariants:
 //! - a caller is answered `Ok` only after the transaction holding its events committed;
-//! - the in-memory `IncidentBook` never runs ahead of the store: when a commit fails, the
-//!   book and the id counters are rebuilt from what the store holds;
+//! - the in-memory `IncidentBook` runs ahead of the store by at most the one group applied
+//!   during the previous group's commit, and nothing of that group is answered or published
+//!   before its own commit: when a commit fails, the group applied after it is not written
+//!   (its callers get the error too), and the book, the responder and the id counters are
+//!   rebuilt from what the store holds;
 //! - memory is bounded: at most `max_queued` events (default `DEFAULT_MAX_QUEUED_EVENTS`) wait; beyond that, ingest is
 //!   refused (`Overloaded`, a 503 at the HTTP edge) instead of queueing without end;
 //! - the Sigma rules are swapped whole on reload (`Rules::swap_sigma`): a batch is evaluated
@@ -449,6 +453,74 @@ impl Pipeline {
 }
 
 /// The writer task's state: the only owner of the incident book and of the id counters.
+type IngestReply = oneshot::Sender<Result<IngestReceipt, PipelineError>>;
+type CommandReply = oneshot::Sender<Result<Vec<Effect>, PipelineError>>;
+type ResponseReply = oneshot::Sender<Result<ResponseOutcome, PipelineError>>;
+type CommitOutcome = Result<(WriteBatch, anyhow::Result<()>), tokio::task::JoinError>;
+
+/// A group of jobs applied to the book: what it writes, and whom it answers after its commit.
+struct Group {
+    started: Instant,
+    batch: WriteBatch,
+    ingest_replies: Vec<(Option<IngestReply>, IngestReceipt, OwnedSemaphorePermit)>,
+    command_replies: Vec<(CommandReply, Result<Vec<Effect>, PipelineError>)>,
+    supervision_replies: Vec<oneshot::Sender<Result<(), PipelineError>>>,
+    response_replies: Vec<(ResponseReply, Result<ResponseOutcome, ResponseError>)>,
+    http_events: u64,
+    syslog_events: u64,
+    /// The book's and the correlation engine's gauges once this group is applied.
+    open_incidents: i64,
+    live_alerts: i64,
+    correlation_groups: i64,
+    correlation_evicted: u64,
+}
+
+impl Group {
+    /// Answers every caller of a group that will not commit.
+    fn answer_failure(self, message: &str) {
+        for (reply, _, _permit) in self.ingest_replies {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(PipelineError::Store(message.to_owned())));
+            }
+        }
+        for (reply, _) in self.command_replies {
+            let _ = reply.send(Err(PipelineError::Store(message.to_owned())));
+        }
+        for reply in self.supervision_replies {
+            let _ = reply.send(Err(PipelineError::Store(message.to_owned())));
+        }
+        for (reply, _) in self.response_replies {
+            let _ = reply.send(Err(PipelineError::Store(message.to_owned())));
+        }
+    }
+
+    /// A group dropped before its commit started (the one before it failed, or the store
+    /// closed): its events leave the queue and its callers get `message`.
+    fn fail(self, metrics: &Metrics, message: &str) {
+        metrics
+            .queue_events
+            .fetch_sub(self.batch.events.len() as i64, Ordering::Relaxed);
+        self.answer_failure(message);
+    }
+}
+
+/// The one group whose commit runs while the writer applies the next.
+struct InFlight {
+    group: Group,
+    commit: tokio::task::JoinHandle<(WriteBatch, anyhow::Result<()>)>,
+}
+
+impl InFlight {
+    fn start(store: Arc<Store>, mut group: Group) -> InFlight {
+        let batch = std::mem::take(&mut group.batch);
+        let commit = tokio::spawn(async move {
+            let result = store.write_batch(&batch).await;
+            (batch, result)
+        });
+        InFlight { group, commit }
+    }
+}
+
 struct Writer {
     store: Arc<Store>,
     estate: EstateHandle,
@@ -591,12 +663,39 @@ impl Writer {
         }
     }
 
+    /// Drains the queue in groups. A group is applied to the book while the previous one
+    /// commits (one commit in flight at a time, in order); its callers are answered only after
+    /// its own commit. When a commit fails, the group applied after it is not written: its
+    /// callers get the error too, and the book is rebuilt from the store.
     async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut jobs = Vec::new();
+        let mut in_flight: Option<InFlight> = None;
         loop {
             // One job first, then whatever else waits, up to the group bound: a group never
-            // grows past `GROUP_COMMIT_EVENTS` by more than one job.
-            if queue.recv_many(&mut jobs, 1).await == 0 {
+            // grows past `GROUP_COMMIT_EVENTS` by more than one job. A commit that ends while
+            // the queue is empty is finished at once.
+            let received = match in_flight.as_mut() {
+                Some(flight) => {
+                    tokio::select! {
+                        biased;
+                        outcome = &mut flight.commit => {
+                            let flight = in_flight.take().expect("invariant: a flight is in the air");
+                            self.land(flight.group, outcome).await;
+                            if self.store.is_closed() {
+                                return;
+                            }
+                            continue;
+                        }
+                        received = queue.recv_many(&mut jobs, 1) => received,
+                    }
+                }
+                None => queue.recv_many(&mut jobs, 1).await,
+            };
+            if received == 0 {
+                if let Some(flight) = in_flight.take() {
+                    let outcome = flight.commit.await;
+                    self.land(flight.group, outcome).await;
+                }
                 return;
             }
             // Group commit: take what else is waiting, up to a bound.
@@ -610,15 +709,33 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.process(std::mem::take(&mut jobs)).await;
+            let group = self.prepare(std::mem::take(&mut jobs));
+            if let Some(flight) = in_flight.take() {
+                let outcome = flight.commit.await;
+                if !self.land(flight.group, outcome).await {
+                    // The book was rebuilt from the store: this group's changes are gone.
+                    group.fail(
+                        &self.metrics,
+                        "an earlier batch in the same commit pipeline failed to commit",
+                    );
+                    if self.store.is_closed() {
+                        return;
+                    }
+                    continue;
+                }
+            }
             if self.store.is_closed() {
                 // The server stopped and closed the store: nothing more can be committed.
+                group.fail(&self.metrics, "the store is closed");
                 return;
             }
+            in_flight = Some(InFlight::start(self.store.clone(), group));
         }
     }
 
-    async fn process(&mut self, jobs: Vec<Job>) {
+    /// Applies a group of jobs to the book and the responder, and gathers what the group
+    /// writes and whom it answers.
+    fn prepare(&mut self, jobs: Vec<Job>) -> Group {
         let started = Instant::now();
         let estate = self.sync_policies();
         self.sync_sigma();
@@ -760,74 +877,93 @@ impl Writer {
         effects.append(&mut reaction.effects);
         batch.notifications.append(&mut reaction.notifications);
         self.collect_effects(effects, std::mem::take(&mut reaction.feed), now, &mut batch);
-        let queued = batch.events.len() as i64;
-        let result = self.store.write_batch(&batch).await;
+        Group {
+            started,
+            open_incidents: self.book.open_incidents() as i64,
+            live_alerts: self.book.live_alerts() as i64,
+            correlation_groups: self.correlation.live_groups() as i64,
+            correlation_evicted: self.evicted_before + self.correlation.evicted(),
+            batch,
+            ingest_replies,
+            command_replies,
+            supervision_replies,
+            response_replies,
+            http_events,
+            syslog_events,
+        }
+    }
+
+    /// Ends a group's commit: on success, publishes its changes and answers its callers; on
+    /// failure, answers them with the error and rebuilds the book from the store. Returns
+    /// whether the group committed.
+    async fn land(&mut self, mut group: Group, outcome: CommitOutcome) -> bool {
+        let result = match outcome {
+            Ok((batch, result)) => {
+                group.batch = batch;
+                result
+            }
+            Err(error) => Err(anyhow::anyhow!("the commit task failed: {error}")),
+        };
         self.metrics
             .queue_events
-            .fetch_sub(queued, Ordering::Relaxed);
+            .fetch_sub(group.batch.events.len() as i64, Ordering::Relaxed);
         match result {
             Ok(()) => {
-                self.metrics
+                let metrics = &self.metrics;
+                metrics
                     .events_http
-                    .fetch_add(http_events, Ordering::Relaxed);
-                self.metrics
+                    .fetch_add(group.http_events, Ordering::Relaxed);
+                metrics
                     .events_syslog
-                    .fetch_add(syslog_events, Ordering::Relaxed);
-                let unparsed = batch.events.iter().filter(|e| e.event.unparsed).count();
-                self.metrics
+                    .fetch_add(group.syslog_events, Ordering::Relaxed);
+                let unparsed = group
+                    .batch
+                    .events
+                    .iter()
+                    .filter(|e| e.event.unparsed)
+                    .count();
+                metrics
                     .events_unparsed
                     .fetch_add(unparsed as u64, Ordering::Relaxed);
-                self.metrics
+                metrics
                     .open_incidents
-                    .store(self.book.open_incidents() as i64, Ordering::Relaxed);
-                self.metrics
+                    .store(group.open_incidents, Ordering::Relaxed);
+                metrics
                     .live_alerts
-                    .store(self.book.live_alerts() as i64, Ordering::Relaxed);
-                self.metrics
+                    .store(group.live_alerts, Ordering::Relaxed);
+                metrics
                     .correlation_groups
-                    .store(self.correlation.live_groups() as i64, Ordering::Relaxed);
-                self.metrics.correlation_evicted.store(
-                    self.evicted_before + self.correlation.evicted(),
-                    Ordering::Relaxed,
-                );
-                for change in batch.changes {
+                    .store(group.correlation_groups, Ordering::Relaxed);
+                metrics
+                    .correlation_evicted
+                    .store(group.correlation_evicted, Ordering::Relaxed);
+                for change in group.batch.changes {
                     // No subscriber is not an error: the feed is in the store for later.
                     let _ = self.changes.send(Arc::new(change));
                 }
-                for (reply, receipt, _permit) in ingest_replies {
+                for (reply, receipt, _permit) in group.ingest_replies {
                     if let Some(reply) = reply {
-                        self.metrics.ingest_latency.observe(started.elapsed());
+                        metrics.ingest_latency.observe(group.started.elapsed());
                         let _ = reply.send(Ok(receipt));
                     }
                 }
-                for (reply, result) in command_replies {
+                for (reply, result) in group.command_replies {
                     let _ = reply.send(result);
                 }
-                for reply in supervision_replies {
+                for reply in group.supervision_replies {
                     let _ = reply.send(Ok(()));
                 }
-                for (reply, outcome) in response_replies {
+                for (reply, outcome) in group.response_replies {
                     let _ = reply.send(outcome.map_err(PipelineError::Response));
                 }
+                true
             }
             Err(error) => {
                 let message = format!("{error:#}");
-                tracing::error!(error = %message, events = queued, "batch commit failed; rebuilding state from the store");
-                for (reply, _, _permit) in ingest_replies {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Err(PipelineError::Store(message.clone())));
-                    }
-                }
-                for (reply, _) in command_replies {
-                    let _ = reply.send(Err(PipelineError::Store(message.clone())));
-                }
-                for reply in supervision_replies {
-                    let _ = reply.send(Err(PipelineError::Store(message.clone())));
-                }
-                for (reply, _) in response_replies {
-                    let _ = reply.send(Err(PipelineError::Store(message.clone())));
-                }
+                tracing::error!(error = %message, events = group.batch.events.len(), "batch commit failed; rebuilding state from the store");
+                group.answer_failure(&message);
                 self.recover().await;
+                false
             }
         }
     }

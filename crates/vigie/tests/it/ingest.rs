@@ -14,6 +14,7 @@ on_both_engines!(
     ndjson_and_gzip_bodies_are_accepted,
     a_malformed_batch_is_rejected_whole_with_each_problem,
     bad_tokens_and_bodies_get_clear_errors,
+    a_batch_that_fails_to_commit_is_refused_and_the_pipeline_goes_on,
 );
 
 async fn event_count(server: &TestServer) -> usize {
@@ -309,4 +310,116 @@ async fn bad_tokens_and_bodies_get_clear_errors(server: &TestServer) {
     let (status, _) = server.get(&server.admin, "/api/v1/events?color=blue").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let _: Value = body;
+}
+
+/// Makes the store refuse every event whose message is `poison`, as a failing disk or a
+/// constraint would: a trigger aborts the transaction that inserts one.
+async fn poison_the_store(server: &TestServer) {
+    sqlx::any::install_default_drivers();
+    let url = server.database_url();
+    let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    let statements: &[&str] = if url.starts_with("sqlite") {
+        &[
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.message = 'poison' \
+           BEGIN SELECT RAISE(ABORT, 'poisoned event'); END",
+        ]
+    } else {
+        &[
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.message = 'poison' THEN RAISE EXCEPTION 'poisoned event'; END IF; \
+             RETURN NEW; END $$",
+            "CREATE TRIGGER poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION poison()",
+        ]
+    };
+    for statement in statements {
+        sqlx::Executor::execute(&mut connection, *statement)
+            .await
+            .unwrap();
+    }
+    sqlx::Connection::close(connection).await.unwrap();
+}
+
+/// A batch whose commit fails is answered with an error and keeps nothing — neither its
+/// events nor what they did to the incidents — while the batches around it, sent at the same
+/// time, are either kept whole (2xx) or refused whole; then the pipeline goes on.
+async fn a_batch_that_fails_to_commit_is_refused_and_the_pipeline_goes_on(server: &TestServer) {
+    poison_the_store(server).await;
+    let ingest = server.token("ingest", Some("acme-industrie")).await;
+    let send = |message: String| {
+        let ingest = ingest.clone();
+        async move {
+            let body = json!([{"client": "acme-industrie", "asset": "lyo-erp-db01",
+                "severity": "error", "message": message}]);
+            let (status, answer) = server.ingest(&ingest, body).await;
+            (message, status, answer)
+        }
+    };
+    let messages: Vec<String> = (0..40)
+        .map(|i| match i {
+            20 => "poison".to_owned(),
+            _ => format!("disk {i} failing"),
+        })
+        .collect();
+    let results = futures_util::future::join_all(messages.into_iter().map(send)).await;
+    let mut accepted = std::collections::BTreeSet::new();
+    for (message, status, answer) in &results {
+        match status.as_u16() {
+            200 => {
+                accepted.insert(message.clone());
+            }
+            500..=599 => {}
+            other => panic!("{message}: unexpected status {other}: {answer}"),
+        }
+        if message == "poison" {
+            assert!(
+                status.is_server_error(),
+                "the poisoned batch: {status} {answer}"
+            );
+        }
+    }
+
+    // What was acknowledged is stored, and nothing else.
+    let (_, events) = server
+        .get(
+            &server.admin,
+            "/api/v1/events?client=acme-industrie&limit=1000",
+        )
+        .await;
+    let stored: std::collections::BTreeSet<String> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(stored, accepted);
+    // The alert counts the accepted events only: the book was rebuilt from the store.
+    let signals = |alerts: &Value| -> u64 {
+        alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|alert| alert["asset"] == "lyo-erp-db01" && alert["source"] == "http")
+            .map(|alert| alert["count"].as_u64().unwrap())
+            .sum()
+    };
+    let (_, alerts) = server
+        .get(
+            &server.admin,
+            "/api/v1/alerts?client=acme-industrie&limit=1000",
+        )
+        .await;
+    assert_eq!(signals(&alerts), accepted.len() as u64, "{alerts}");
+
+    // The pipeline goes on.
+    let (_, status, answer) = send("disk 40 failing".to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, alerts) = server
+        .get(
+            &server.admin,
+            "/api/v1/alerts?client=acme-industrie&limit=1000",
+        )
+        .await;
+    assert_eq!(signals(&alerts), accepted.len() as u64 + 1, "{alerts}");
 }

@@ -118,6 +118,15 @@ impl TestServer {
         }
     }
 
+    /// The URL of the server's database (for tests that reach into the store itself).
+    pub fn database_url(&self) -> &str {
+        &self
+            ._db
+            .as_ref()
+            .expect("the server's database is the test's")
+            .url
+    }
+
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("server running")
     }
