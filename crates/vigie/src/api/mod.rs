@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
             get(response::list_escalation_policies),
         )
         .route("/crisis-triggers", get(response::list_crisis_triggers))
+        .route("/inhibition-rules", get(response::list_inhibition_rules))
         .route("/crises", get(response::list_crises))
         .route("/crises/{id}", get(response::get_crisis))
         .route("/crises/{id}/close", post(response::close_crisis))

@@ -197,6 +197,21 @@ pub async fn list_crisis_triggers(
     Ok(Json(json!({ "crisis_triggers": triggers })))
 }
 
+/// The inhibition rules of the estate, as Alertmanager's `inhibit_rules`: while an alert
+/// matching `source_matchers` fires, the pages of alerts matching `target_matchers` (with the
+/// same values of the `equal` labels) are held back.
+pub async fn list_inhibition_rules(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ClientQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = scope_of(&caller, query)?;
+    let rules: Vec<Value> = tagged_with_client(&visible_clients(&state, &scope), |client| {
+        &client.inhibit_rules
+    });
+    Ok(Json(json!({ "inhibition_rules": rules })))
+}
+
 // ---- crises ---------------------------------------------------------------------------------
 
 #[derive(Deserialize)]

@@ -75,12 +75,16 @@ struct Cell {
 
 impl Cell {
     async fn start(receiver_url: &str, smtp: Option<&SmtpSink>) -> Cell {
+        Cell::start_with(ESTATE, receiver_url, smtp).await
+    }
+
+    async fn start_with(estate: &str, receiver_url: &str, smtp: Option<&SmtpSink>) -> Cell {
         let db = scratch::sqlite();
         let estate_dir = db.dir.join("estate");
         std::fs::create_dir_all(&estate_dir).unwrap();
         std::fs::write(
             estate_dir.join("clients.yaml"),
-            ESTATE.replace("RECEIVER", receiver_url),
+            estate.replace("RECEIVER", receiver_url),
         )
         .unwrap();
         let delivery = DeliveryConfig {
@@ -547,4 +551,125 @@ async fn a_worse_state_of_the_same_alert_raises_its_incident_s_priority() {
     assert_eq!(body["priority"], raised.as_str());
     assert_eq!(priority_entries(&cell.timeline(&admin, id).await), before);
     cell.stop().await;
+}
+
+const INHIBITION_ESTATE: &str = r#"
+id: acme
+name: ACME Industrie
+incident_grouping: { by: [asset, rule], window: 30m }
+assets:
+  - { id: fw01, name: Firewall, kind: host, criticality: 3, hostnames: [fw01],
+      checks: [ { name: ping, kind: passive, freshness: 1h, max_check_attempts: 1 } ] }
+  - { id: db02, name: Database, kind: host, criticality: 3, hostnames: [db02],
+      checks: [ { name: ping, kind: passive, freshness: 1h, max_check_attempts: 1 } ] }
+  - { id: app03, name: Application, kind: host, criticality: 3, hostnames: [app03],
+      checks: [ { name: ping, kind: passive, freshness: 1h, max_check_attempts: 1 } ] }
+contacts:
+  - { id: anna, name: Anna, email: anna@msp.example }
+teams:
+  - { id: l1, name: L1 supervision, level: 1, members: [anna] }
+escalation_policies:
+  - { id: l1, name: Level 1, steps: [ { notify: [ { team: l1 } ], wait: 1h } ] }
+routing:
+  - { match: {}, team: l1, policy: l1 }
+inhibit_rules:
+  - source_matchers: ['asset="fw01"']
+    target_matchers: ['asset!="fw01"']
+---
+id: other
+name: Other client
+"#;
+
+/// An inhibition rule as Alertmanager users know it: while the firewall's alert fires, the
+/// pages of the assets behind it are held back, and the timeline says why; once the firewall
+/// recovers, a new problem pages again. The rules are listed by the API, scoped to the client.
+#[tokio::test]
+async fn an_inhibition_rule_holds_back_pages_while_its_source_fires() {
+    let (_receiver, receiver_url) = receiver().await;
+    let cell = Cell::start_with(INHIBITION_ESTATE, &receiver_url, None).await;
+    let admin = cell.api().admin.clone();
+    let ingest = cell.api().token("ingest", Some("acme")).await;
+    let other = cell.api().token("client", Some("other")).await;
+
+    let (status, rules) = cell.api().get(&admin, "/api/v1/inhibition-rules").await;
+    assert_eq!(status, StatusCode::OK, "{rules}");
+    assert_eq!(
+        rules["inhibition_rules"],
+        json!([{
+            "client": "acme",
+            "source_matchers": ["asset=\"fw01\""],
+            "target_matchers": ["asset!=\"fw01\""],
+        }])
+    );
+    let (_, rules) = cell.api().get(&other, "/api/v1/inhibition-rules").await;
+    assert_eq!(rules["inhibition_rules"], json!([]), "{rules}");
+
+    let notifications = |incident: i64| {
+        let cell = &cell;
+        let admin = admin.clone();
+        async move {
+            let (_, log) = cell
+                .api()
+                .get(
+                    &admin,
+                    &format!("/api/v1/notifications?incident={incident}"),
+                )
+                .await;
+            log["notifications"].as_array().unwrap().len()
+        }
+    };
+
+    // The firewall goes down: its incident pages level 1.
+    cell.result(&ingest, "fw01!ping", 2, "CRITICAL - no answer")
+        .await;
+    let firewall = cell.incident_of(&admin, "fw01").await["id"]
+        .as_i64()
+        .unwrap();
+    eventually("the firewall's page", || async {
+        (notifications(firewall).await == 1).then_some(())
+    })
+    .await;
+
+    // The database behind it fails while the firewall's alert fires: held back.
+    cell.result(&ingest, "db02!ping", 2, "CRITICAL - no answer")
+        .await;
+    let database = cell.incident_of(&admin, "db02").await["id"]
+        .as_i64()
+        .unwrap();
+    let timeline = eventually("the database's step fires, muted", || async {
+        let timeline = cell.timeline(&admin, database).await;
+        timeline
+            .iter()
+            .any(|e| e.starts_with("escalated") && e.contains("not notified, inhibited"))
+            .then_some(timeline)
+    })
+    .await;
+    assert!(
+        !timeline.iter().any(|e| e.contains("notified team")),
+        "{timeline:#?}"
+    );
+    assert_eq!(notifications(database).await, 0);
+
+    // The firewall recovers: the next problem pages again.
+    cell.result(&ingest, "fw01!ping", 0, "OK - rtt 1 ms").await;
+    eventually("the firewall's alert resolves", || async {
+        let (_, body) = cell
+            .api()
+            .get(&admin, &format!("/api/v1/incidents/{firewall}"))
+            .await;
+        (body["status"] == "resolved").then_some(())
+    })
+    .await;
+    cell.result(&ingest, "app03!ping", 2, "CRITICAL - no answer")
+        .await;
+    let application = cell.incident_of(&admin, "app03").await["id"]
+        .as_i64()
+        .unwrap();
+    eventually("the application's page", || async {
+        (notifications(application).await == 1).then_some(())
+    })
+    .await;
+    // The other client sees none of it.
+    let (_, incidents) = cell.api().get(&other, "/api/v1/incidents").await;
+    assert_eq!(incidents["incidents"], json!([]), "{incidents}");
 }

@@ -75,6 +75,10 @@ pub(super) fn paths() -> Vec<(&'static str, Value)> {
             json!({"get": read("list_crisis_triggers", "response", "List crisis triggers", READ_NOTE, "crisis_triggers")}),
         ),
         (
+            "/api/v1/inhibition-rules",
+            json!({"get": read("list_inhibition_rules", "response", "List inhibition rules", &format!("Each client's `inhibit_rules`, as Alertmanager's: while an alert matching `source_matchers` fires, the pages of the alerts matching `target_matchers` that have the same values of the `equal` labels are held back (resolved messages are still sent). Written in the estate.\n\n{READ_NOTE}"), "inhibition_rules")}),
+        ),
+        (
             "/api/v1/crises",
             json!({"get": api_operation(json!({
                 "tags": ["response"],
