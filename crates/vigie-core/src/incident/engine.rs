@@ -4,6 +4,7 @@
 //! comes out as an `Effect` so the store can replay it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -139,7 +140,9 @@ pub enum IncidentCommand {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
-    Alert(Alert),
+    /// The alert as it now is, shared with the book: the book copies it only if it changes
+    /// the alert again while this effect is still held.
+    Alert(Arc<Alert>),
     Incident(Incident),
     Timeline(TimelineEntry),
 }
@@ -181,7 +184,7 @@ pub struct IncidentBook {
     matrices: HashMap<String, Matrix>,
     /// Ordered by id so that `Tick` closes in a stable, replayable order.
     incidents: BTreeMap<IncidentId, Incident>,
-    alerts: HashMap<AlertId, Alert>,
+    alerts: HashMap<AlertId, Arc<Alert>>,
     /// Each incident's alerts, in id order: the order `Resolve` and `Close` emit them in.
     members: HashMap<IncidentId, Vec<AlertId>>,
     /// client → fingerprint → the alert a repeat updates. Nested so lookups borrow the
@@ -242,7 +245,7 @@ impl IncidentBook {
                 .entry(alert.client.clone())
                 .or_default()
                 .insert(alert.fingerprint.clone(), alert.id);
-            book.alerts.insert(alert.id, alert);
+            book.alerts.insert(alert.id, Arc::new(alert));
         }
         book
     }
@@ -273,7 +276,7 @@ impl IncidentBook {
             .get(&incident)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.alerts.get(id))
+            .filter_map(|id| self.alerts.get(id).map(|alert| &**alert))
     }
 
     /// A client's live alerts (one per fingerprint, firing or resolved, of incidents not
@@ -283,7 +286,7 @@ impl IncidentBook {
             .get(client)
             .into_iter()
             .flat_map(|by_fingerprint| by_fingerprint.values())
-            .filter_map(|id| self.alerts.get(id))
+            .filter_map(|id| self.alerts.get(id).map(|alert| &**alert))
     }
 
     /// Applies one command at `now_ms` (the engine's clock, as the caller read it). On error
@@ -464,7 +467,7 @@ impl IncidentBook {
         let mut effects = Vec::new();
         for alert_id in &moved {
             if let Some(alert) = self.alerts.get_mut(alert_id) {
-                alert.incident_id = into;
+                Arc::make_mut(alert).incident_id = into;
                 effects.push(Effect::Alert(alert.clone()));
             }
         }
@@ -540,11 +543,12 @@ impl IncidentBook {
         let mut title = String::new();
         let mut last_signal_ms = 0;
         for alert_id in &moving {
-            let alert = self
+            let shared = self
                 .alerts
                 .get_mut(alert_id)
                 .expect("invariant: an incident's members are in memory");
-            alert.incident_id = new_id;
+            Arc::make_mut(shared).incident_id = new_id;
+            let alert = &*shared;
             if title.is_empty() {
                 title = alert.title.clone();
             }
@@ -554,7 +558,7 @@ impl IncidentBook {
             {
                 assets.insert(at, asset.clone());
             }
-            effects.push(Effect::Alert(alert.clone()));
+            effects.push(Effect::Alert(shared.clone()));
         }
         let remaining: Vec<AlertId> = members
             .iter()
@@ -684,10 +688,11 @@ impl IncidentBook {
         reopen_from: Option<i64>,
     ) -> Vec<Effect> {
         let matrix = self.matrix(&signal.client);
-        let alert = self
+        let shared = self
             .alerts
             .get_mut(&alert_id)
             .expect("invariant: repeat is called with an alert in memory");
+        let alert = Arc::make_mut(shared);
         alert.count += 1;
         alert.last_seen_ms = alert.last_seen_ms.max(signal.time_ms);
         if signal.event_id.is_some() {
@@ -725,7 +730,7 @@ impl IncidentBook {
         entries.extend(fold_signal(incident, alert, &signal, matrix, now_ms));
         let mut effects = Vec::with_capacity(2 + entries.len());
         effects.push(Effect::Incident(incident.clone()));
-        effects.push(Effect::Alert(alert.clone()));
+        effects.push(Effect::Alert(Arc::clone(shared)));
         effects.extend(entries.into_iter().map(Effect::Timeline));
         if reopen_from.is_some() {
             add_joinable(&mut self.joinable, incident);
@@ -761,7 +766,7 @@ impl IncidentBook {
             self.next_incident_id += 1;
             id
         });
-        let alert = Alert {
+        let alert = Arc::new(Alert {
             id: alert_id,
             client: signal.client.clone(),
             incident_id,
@@ -778,7 +783,7 @@ impl IncidentBook {
             last_seen_ms: signal.time_ms,
             last_event_id: signal.event_id,
             labels: std::mem::take(&mut signal.labels),
-        };
+        });
 
         let mut effects = Vec::with_capacity(4);
         match joined {
@@ -942,7 +947,7 @@ impl IncidentBook {
         {
             return Vec::new();
         }
-        alert.status = AlertStatus::Resolved;
+        Arc::make_mut(alert).status = AlertStatus::Resolved;
         let alert = alert.clone();
         let still_firing = self.members[&incident_id]
             .iter()
@@ -980,7 +985,7 @@ impl IncidentBook {
                 .alerts
                 .get_mut(alert_id)
                 .expect("invariant: an incident's members are in memory");
-            alert.status = AlertStatus::Resolved;
+            Arc::make_mut(alert).status = AlertStatus::Resolved;
             effects.push(Effect::Alert(alert.clone()));
         }
     }

@@ -587,7 +587,7 @@ fn stored_records(effects: &[Effect]) -> (Vec<Incident>, Vec<Alert>, AlertId, In
                 incidents.insert(incident.id, incident.clone());
             }
             Effect::Alert(alert) => {
-                alerts.insert(alert.id, alert.clone());
+                alerts.insert(alert.id, Alert::clone(alert));
             }
             Effect::Timeline(_) => {}
         }

@@ -993,7 +993,7 @@ impl Writer {
         now: i64,
         batch: &mut WriteBatch,
     ) {
-        let mut alerts: BTreeMap<i64, Alert> = BTreeMap::new();
+        let mut alerts: BTreeMap<i64, Arc<Alert>> = BTreeMap::new();
         let mut incidents: BTreeMap<i64, Incident> = BTreeMap::new();
         let mut timeline: Vec<TimelineEntry> = Vec::new();
         for effect in effects {

@@ -74,7 +74,7 @@ impl Scope {
 pub struct WriteBatch {
     pub events: Vec<StoredEvent>,
     /// Each alert, incident and timeline entry with its JSON body, serialized once.
-    pub alerts: Vec<Serialized<Alert>>,
+    pub alerts: Vec<Serialized<std::sync::Arc<Alert>>>,
     pub incidents: Vec<Serialized<Incident>>,
     pub timeline: Vec<(i64, Serialized<TimelineEntry>)>,
     pub changes: Vec<Change>,

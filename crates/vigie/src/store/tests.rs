@@ -9,6 +9,8 @@ use vigie_core::incident::model::{
 };
 
 use super::scratch::{self, ScratchDatabase};
+use std::sync::Arc;
+
 use super::*;
 
 async fn sqlite_store() -> (Store, ScratchDatabase) {
@@ -272,8 +274,8 @@ async fn incidents_alerts_and_timeline_are_scoped(store: Store, _db: &ScratchDat
             Serialized::new(incident(2, "globex", IncidentStatus::New, Priority::P1)),
         ],
         alerts: vec![
-            Serialized::new(alert(1, "acme", 1)),
-            Serialized::new(alert(2, "globex", 2)),
+            Serialized::new(Arc::new(alert(1, "acme", 1))),
+            Serialized::new(Arc::new(alert(2, "globex", 2))),
         ],
         timeline: vec![
             (1, Serialized::new(timeline(1, "acme", "seen"))),
@@ -294,7 +296,7 @@ async fn incidents_alerts_and_timeline_are_scoped(store: Store, _db: &ScratchDat
     assert_eq!(store.get_alert(&acme(), 2).await.unwrap(), None);
     assert_eq!(
         store.get_alert(&acme(), 1).await.unwrap(),
-        Some(batch.alerts[0].record.clone())
+        Some(Alert::clone(&batch.alerts[0].record))
     );
     let listed = store
         .list_incidents(
@@ -404,8 +406,8 @@ async fn open_state_resumes_ids_and_skips_closed_incidents(store: Store, _db: &S
             Serialized::new(incident(9, "acme", IncidentStatus::Closed, Priority::P2)),
         ],
         alerts: vec![
-            Serialized::new(alert(3, "acme", 5)),
-            Serialized::new(alert(8, "acme", 9)),
+            Serialized::new(Arc::new(alert(3, "acme", 5))),
+            Serialized::new(Arc::new(alert(8, "acme", 9))),
         ],
         timeline: vec![(12, Serialized::new(timeline(5, "acme", "t")))],
         changes: vec![Change {
@@ -420,7 +422,7 @@ async fn open_state_resumes_ids_and_skips_closed_incidents(store: Store, _db: &S
     store.write_batch(&batch).await.unwrap();
     let state = store.load_open_state().await.unwrap();
     assert_eq!(state.incidents, vec![batch.incidents[0].record.clone()]);
-    assert_eq!(state.alerts, vec![batch.alerts[0].record.clone()]);
+    assert_eq!(state.alerts, vec![Alert::clone(&batch.alerts[0].record)]);
     assert_eq!(
         (
             state.next_event_id,
@@ -641,10 +643,10 @@ async fn many_records_are_written_and_upserted_in_chunks(store: Store, _db: &Scr
             .collect();
         let alerts = (1..=301)
             .map(|id| {
-                Serialized::new(Alert {
+                Serialized::new(Arc::new(Alert {
                     count,
                     ..alert(id, "acme", id)
-                })
+                }))
             })
             .collect();
         let timeline = (1..=301)
