@@ -594,8 +594,12 @@ impl Writer {
         self.next_change_seq = state.next_change_seq;
         let response = self.store.load_response_state().await?;
         let next_notification_id = self.store.next_notification_id().await?;
+        // What the supervision runtime told of its checks in downtime is not in the store:
+        // the rebuilt responder keeps it.
+        let view = self.responder.take_downtime_view();
         self.responder =
             Responder::restore(response, next_notification_id, self.public_url.clone());
+        self.responder.adopt_downtime_view(view);
         self.responder.watch_expiries(&self.book);
         self.estate_version = u64::MAX;
         self.sync_policies();

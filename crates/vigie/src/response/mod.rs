@@ -16,7 +16,9 @@
 //! page, so they do not turn a service red either. A check in downtime raises no alert: the
 //! supervision runtime tells the responder which checks are in a downtime with a hard problem
 //! (`ResponseCommand::CheckDowntimes`), and a service that inherits downtimes shows them, red
-//! and in downtime, without raising any incident's priority.
+//! and in downtime, without raising any incident's priority. The runtime tells its whole view
+//! first thing after a start, and no health is computed before: a restart does not make such
+//! a service read OK for a moment.
 //!
 //! Priority: impact is the highest of the touched assets' criticality, the criticality of the
 //! business services those assets make not OK, and the floor of the client's contract; urgency
@@ -159,6 +161,12 @@ pub struct Responder {
     /// for it at the end of the batch.
     in_downtime: HashMap<String, BTreeMap<(String, String), Status>>,
     downtime_moved: BTreeSet<String>,
+    /// Whether the supervision runtime has told its view of the checks in downtime since the
+    /// process started. Until it has, no business service's health is computed: a service
+    /// that inherits downtimes would read OK for want of that view, and write that into its
+    /// history. The first view recomputes every client's.
+    downtimes_known: bool,
+    health_deferred: bool,
     triggers: TriggerState,
     crises: BTreeMap<i64, Crisis>,
     silences: Vec<SilenceRecord>,
@@ -178,6 +186,13 @@ pub struct Responder {
     /// whose alerts were only sent again (count and times moved) is not looked at again.
     alert_signatures: HashMap<i64, (i64, u64)>,
     incident_signatures: HashMap<i64, u64>,
+}
+
+/// What the supervision runtime told of the checks in downtime (see `take_downtime_view`).
+#[derive(Default)]
+pub struct DowntimeView {
+    known: bool,
+    in_downtime: HashMap<String, BTreeMap<(String, String), Status>>,
 }
 
 /// The responder's outputs for one batch.
@@ -209,6 +224,8 @@ impl Responder {
             }),
             in_downtime: HashMap::new(),
             downtime_moved: BTreeSet::new(),
+            downtimes_known: false,
+            health_deferred: false,
             triggers: state.trigger_state,
             crises: state
                 .open_crises
@@ -396,6 +413,7 @@ impl Responder {
                 Ok(ResponseOutcome::Crisis(crisis))
             }
             ResponseCommand::CheckDowntimes(changes) => {
+                self.downtimes_known = true;
                 for change in changes {
                     let checks = self.in_downtime.entry(change.client.clone()).or_default();
                     let key = (change.asset, change.check);
@@ -411,6 +429,22 @@ impl Responder {
                 Ok(ResponseOutcome::Done)
             }
         }
+    }
+
+    /// The supervision runtime's view of the checks in downtime, as told so far: kept across
+    /// a rebuild of the responder from the store (`adopt_downtime_view`), since the runtime
+    /// tells only what changes.
+    pub fn take_downtime_view(&mut self) -> DowntimeView {
+        DowntimeView {
+            known: self.downtimes_known,
+            in_downtime: std::mem::take(&mut self.in_downtime),
+        }
+    }
+
+    pub fn adopt_downtime_view(&mut self, view: DowntimeView) {
+        self.downtimes_known = view.known;
+        self.in_downtime = view.in_downtime;
+        self.health_deferred = true;
     }
 
     /// Reacts to one batch of the book's effects. `tick`: the once-a-second job, when overdue
@@ -485,7 +519,10 @@ impl Responder {
 
         // 1. Business-service health.
         let downtime_moved = std::mem::take(&mut self.downtime_moved);
-        let clients: Vec<String> = if estate_changed {
+        let clients: Vec<String> = if !self.downtimes_known {
+            self.health_deferred = true;
+            Vec::new()
+        } else if estate_changed || std::mem::take(&mut self.health_deferred) {
             estate.clients.keys().cloned().collect()
         } else {
             alert_clients.union(&downtime_moved).cloned().collect()

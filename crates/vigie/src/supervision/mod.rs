@@ -236,6 +236,7 @@ pub async fn start(
         timed: HashSet::new(),
         told_in_downtime: HashMap::new(),
         downtime_changes: Vec::new(),
+        downtimes_told: false,
         routine: HashSet::new(),
         sweep: Vec::new(),
         next_sweep_ms: 0,
@@ -251,6 +252,8 @@ pub async fn start(
     // every check it was started with from its first request, not after the first round.
     let mut commands = Vec::new();
     supervisor.sync_estate(crate::clock::now_ms(), &mut commands);
+    // The responder learns what is in downtime before anything else of this run reaches it.
+    supervisor.tell_downtimes().await;
     // A chunk at a time (`WRITE_CHUNK`), so that a first start over a large estate does not
     // hold every new row in memory at once.
     if supervisor.supervise(commands).await {
@@ -366,6 +369,8 @@ struct Supervisor {
     /// told next (`refresh_downtime_view`).
     told_in_downtime: HashMap<CheckId, Status>,
     downtime_changes: Vec<CheckInDowntime>,
+    /// Whether the responder has been told the view once (see `tell_downtimes`).
+    downtimes_told: bool,
     /// Checks whose last results changed only their output, perfdata and times: written by
     /// the next sweep (`ROUTINE_ROWS_PER_SECOND`), or with a later change of theirs.
     routine: HashSet<CheckId>,
@@ -410,6 +415,7 @@ impl Supervisor {
                 || !commands.is_empty()
                 || unwritten
                 || !self.downtime_changes.is_empty()
+                || !self.downtimes_told
             {
                 self.process(finished, commands).await;
                 continue;
@@ -1204,6 +1210,28 @@ impl Supervisor {
         });
     }
 
+    /// Tells the responder what changed among the checks in a downtime with a hard problem;
+    /// the first time, even if nothing is in downtime, so that it knows it has the whole view
+    /// (it computes no business service's health before).
+    async fn tell_downtimes(&mut self) {
+        if self.downtime_changes.is_empty() && self.downtimes_told {
+            return;
+        }
+        let changes = std::mem::take(&mut self.downtime_changes);
+        match self
+            .pipeline
+            .respond(ResponseCommand::CheckDowntimes(changes.clone()))
+            .await
+        {
+            Ok(_) => self.downtimes_told = true,
+            Err(error) => {
+                // Told again at the next commit.
+                tracing::error!(%error, "checks in downtime not handed to the responder");
+                self.downtime_changes = changes;
+            }
+        }
+    }
+
     /// Hands the round's commands to the pipeline (retrying while the store fails: a signal
     /// must not be lost), then hands the changed statuses to the writer without waiting (while
     /// its queue is full they stay dirty and go with a later round).
@@ -1211,18 +1239,7 @@ impl Supervisor {
         if !self.supervise(commands).await {
             return;
         }
-        if !self.downtime_changes.is_empty() {
-            let changes = std::mem::take(&mut self.downtime_changes);
-            if let Err(error) = self
-                .pipeline
-                .respond(ResponseCommand::CheckDowntimes(changes.clone()))
-                .await
-            {
-                // Told again at the next commit.
-                tracing::error!(%error, "checks in downtime not handed to the responder");
-                self.downtime_changes = changes;
-            }
-        }
+        self.tell_downtimes().await;
         if self.dirty.is_empty()
             && self.removed.is_empty()
             && !self.sweep_ready(crate::clock::now_ms())

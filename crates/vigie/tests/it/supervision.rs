@@ -403,9 +403,12 @@ recurring_downtimes:
     );
 
     // A restart gives no second downtime for the same occurrence (one straddling midnight UTC
-    // would meet the next occurrence: a few seconds a day).
+    // would meet the next occurrence: a few seconds a day), and the inheriting service never
+    // reads OK meanwhile: its history gains no entry.
+    let before = inheriting_history(&supervised).await;
     supervised.restart().await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(inheriting_history(&supervised).await, before);
     let (_, check) = supervised
         .get(&supervised.admin, &format!("/api/v1/checks/{id}"))
         .await;
@@ -413,6 +416,18 @@ recurring_downtimes:
     // And the responder is told again what is in downtime.
     business_services_see_the_downtime(&supervised).await;
     supervised.stop().await;
+}
+
+/// The status changes of the business service that inherits downtimes, newest first.
+async fn inheriting_history(supervised: &Supervised) -> Value {
+    let (status, body) = supervised
+        .get(
+            &supervised.admin,
+            "/api/v1/business-services/acme/line-inherit",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["history"].clone()
 }
 
 async fn business_services_see_the_downtime(supervised: &Supervised) {
