@@ -279,6 +279,16 @@ impl IncidentBook {
             .filter_map(|id| self.alerts.get(id).map(|alert| &**alert))
     }
 
+    /// An alert in memory (of an incident not closed).
+    pub fn alert(&self, id: AlertId) -> Option<&Alert> {
+        self.alerts.get(&id).map(|alert| &**alert)
+    }
+
+    /// The live alert of a client's fingerprint: the one a repeat of it updates.
+    pub fn live_alert_id(&self, client: &str, fingerprint: &str) -> Option<AlertId> {
+        self.live.get(client)?.get(fingerprint).copied()
+    }
+
     /// A client's live alerts (one per fingerprint, firing or resolved, of incidents not
     /// closed).
     pub fn live_alerts_of(&self, client: &str) -> impl Iterator<Item = &Alert> {

@@ -853,7 +853,7 @@ impl Writer {
                         }
                     }
                     // Prometheus alerts not sent again before their end resolve.
-                    for command in self.responder.expired_alerts(now) {
+                    for command in self.responder.expired_alerts(&self.book, now) {
                         match self.book.apply(command, now) {
                             Ok(out) => effects.extend(out),
                             Err(error) => {

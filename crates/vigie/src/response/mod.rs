@@ -152,8 +152,10 @@ pub struct Responder {
     throttle: Throttle,
     /// Firing alerts from Prometheus by when they end without a re-send (Alertmanager's
     /// `endsAt`, default `resolve_timeout` after the last send), and each one's current end.
-    expiry: BTreeSet<(i64, String, String)>,
-    ends: HashMap<(String, String), i64>,
+    /// By alert id: an id outlives its alert's tracking only until that end, and is then
+    /// checked against the book.
+    expiry: BTreeSet<(i64, i64)>,
+    ends: HashMap<i64, i64>,
     escalations: BTreeMap<i64, EscalationRecord>,
     health: HashMap<String, BTreeMap<String, ServiceHealth>>,
     /// Per client, the checks in a downtime with a hard problem, by (asset, check), as the
@@ -264,31 +266,47 @@ impl Responder {
         if alert.source != "alertmanager" {
             return;
         }
-        let key = (alert.client.clone(), alert.fingerprint.clone());
-        if let Some(old) = self.ends.remove(&key) {
-            self.expiry.remove(&(old, key.0.clone(), key.1.clone()));
+        let ends = match alert.status {
+            AlertStatus::Firing => alert.labels.get("ends_at_ms").and_then(Value::as_i64),
+            AlertStatus::Resolved => None,
+        };
+        let old = self.ends.get(&alert.id).copied();
+        if old == ends {
+            return;
         }
-        let ends = alert.labels.get("ends_at_ms").and_then(Value::as_i64);
-        if let (AlertStatus::Firing, Some(ends)) = (alert.status, ends) {
-            self.expiry.insert((ends, key.0.clone(), key.1.clone()));
-            self.ends.insert(key, ends);
+        if let Some(old) = old {
+            self.expiry.remove(&(old, alert.id));
+            self.ends.remove(&alert.id);
+        }
+        if let Some(ends) = ends {
+            self.expiry.insert((ends, alert.id));
+            self.ends.insert(alert.id, ends);
         }
     }
 
     /// The resolutions of the Prometheus alerts whose `endsAt` passed without a re-send (as
     /// Alertmanager resolves them), for the writer to apply on its tick.
-    pub fn expired_alerts(&mut self, now: i64) -> Vec<IncidentCommand> {
+    pub fn expired_alerts(&mut self, book: &IncidentBook, now: i64) -> Vec<IncidentCommand> {
         let mut commands = Vec::new();
-        while let Some(first) = self.expiry.first().cloned() {
-            if first.0 > now {
+        while let Some(&(ends, id)) = self.expiry.first() {
+            if ends > now {
                 break;
             }
             self.expiry.pop_first();
-            let (_, client, fingerprint) = first;
-            self.ends.remove(&(client.clone(), fingerprint.clone()));
+            self.ends.remove(&id);
+            // Only an alert still in the book, firing, and still the live one of its
+            // fingerprint (not replaced by a successor) is resolved.
+            let Some(alert) = book.alert(id) else {
+                continue;
+            };
+            if alert.status != AlertStatus::Firing
+                || book.live_alert_id(&alert.client, &alert.fingerprint) != Some(id)
+            {
+                continue;
+            }
             commands.push(IncidentCommand::ResolveAlert {
-                client,
-                fingerprint,
+                client: alert.client.clone(),
+                fingerprint: alert.fingerprint.clone(),
                 actor: "vigie".into(),
             });
         }
@@ -2339,6 +2357,70 @@ mod tests {
             alerts: Vec::new(),
             group_key: String::new(),
         }
+    }
+
+    /// A Prometheus alert's end is tracked by alert id: a re-send moves it, an alert resolved
+    /// at its end leaves nothing behind, and each alert expires once.
+    #[test]
+    fn prometheus_alerts_expire_at_their_last_end_only_while_live_and_firing() {
+        use vigie_core::event::Severity;
+        use vigie_core::incident::model::AlertSignal;
+        let mut book = IncidentBook::new(1, 1);
+        let mut responder = Responder::restore(ResponseState::default(), 1, "http://vigie".into());
+        let mut send = |book: &mut IncidentBook, fingerprint: &str, ends: i64, now: i64| {
+            let mut labels = serde_json::Map::new();
+            labels.insert("ends_at_ms".into(), json!(ends));
+            let signal = AlertSignal {
+                client: "acme".into(),
+                fingerprint: fingerprint.into(),
+                rule: "alertmanager/DiskFull".into(),
+                title: "disk full".into(),
+                severity: Severity::Warning,
+                asset: None,
+                source: "alertmanager".into(),
+                kind: "alert".into(),
+                criticality: None,
+                event_id: None,
+                time_ms: now,
+                labels,
+            };
+            for effect in book.apply(IncidentCommand::Signal(signal), now).unwrap() {
+                if let Effect::Alert(alert) = effect {
+                    responder.track_expiry(&alert);
+                }
+            }
+        };
+        send(&mut book, "am-a", 10_000, 1_000);
+        send(&mut book, "am-b", 12_000, 1_000);
+        // Sent again: a's end moves past b's.
+        send(&mut book, "am-a", 20_000, 5_000);
+        let fingerprints = |commands: Vec<IncidentCommand>| -> Vec<String> {
+            commands
+                .into_iter()
+                .map(|command| match command {
+                    IncidentCommand::ResolveAlert { fingerprint, .. } => fingerprint,
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect()
+        };
+        assert!(responder.expired_alerts(&book, 11_000).is_empty());
+        let expired = responder.expired_alerts(&book, 12_000);
+        assert_eq!(fingerprints(expired.clone()), ["am-b"]);
+        for command in expired {
+            for effect in book.apply(command, 12_000).unwrap() {
+                if let Effect::Alert(alert) = effect {
+                    responder.track_expiry(&alert);
+                }
+            }
+        }
+        // b is resolved: nothing of it is left to expire; a ends at its last end.
+        assert!(responder.expired_alerts(&book, 19_999).is_empty());
+        assert_eq!(
+            fingerprints(responder.expired_alerts(&book, 20_000)),
+            ["am-a"]
+        );
+        assert!(responder.expired_alerts(&book, 1_000_000).is_empty());
+        assert!(responder.ends.is_empty() && responder.expiry.is_empty());
     }
 
     #[test]
