@@ -452,7 +452,6 @@ impl Pipeline {
     }
 }
 
-/// The writer task's state: the only owner of the incident book and of the id counters.
 type IngestReply = oneshot::Sender<Result<IngestReceipt, PipelineError>>;
 type CommandReply = oneshot::Sender<Result<Vec<Effect>, PipelineError>>;
 type ResponseReply = oneshot::Sender<Result<ResponseOutcome, PipelineError>>;
@@ -521,6 +520,7 @@ impl InFlight {
     }
 }
 
+/// The writer task's state: the only owner of the incident book and of the id counters.
 struct Writer {
     store: Arc<Store>,
     estate: EstateHandle,
