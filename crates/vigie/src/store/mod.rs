@@ -765,9 +765,14 @@ fn upsert_statement(
 /// SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 const RECORD_ROWS_PER_STATEMENT: usize = 256;
 
+/// Rows left over below this many go in one statement of their exact size.
+const EXACT_ROWS: usize = 8;
+
 /// Splits rows into chunks of `RECORD_ROWS_PER_STATEMENT`, then the rest into chunks of
-/// decreasing powers of two, so that a table is written with at most nine statement texts
-/// (each prepared once and cached by the connection) and few statements per batch.
+/// decreasing powers of two down to the last `EXACT_ROWS` or fewer, written at once: a table
+/// is written with at most 14 statement texts (each prepared once and cached by the
+/// connection), and a small batch — an alert and its incident's few timeline entries — with one
+/// statement per table.
 fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = rows;
     std::iter::from_fn(move || {
@@ -776,6 +781,8 @@ fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
         }
         let size = if rest.len() >= RECORD_ROWS_PER_STATEMENT {
             RECORD_ROWS_PER_STATEMENT
+        } else if rest.len() <= EXACT_ROWS {
+            rest.len()
         } else {
             1 << rest.len().ilog2()
         };

@@ -634,7 +634,7 @@ async fn a_reader_does_not_migrate_a_postgres_database() {
     }
 }
 
-/// 301 alerts and incidents take chunks of 256, 32, 8, 4 and 1 rows; written again with a new
+/// 301 alerts and incidents take chunks of 256, 32, 8 and 5 rows; written again with a new
 /// state, every row is updated in place and none is added.
 async fn many_records_are_written_and_upserted_in_chunks(store: Store, _db: &ScratchDatabase) {
     let write = |status: IncidentStatus, count: u64| {
@@ -705,4 +705,22 @@ async fn many_records_are_written_and_upserted_in_chunks(store: Store, _db: &Scr
     };
     assert_eq!(count(IncidentStatus::Acknowledged).await, 301);
     assert_eq!(count(IncidentStatus::New).await, 0);
+}
+
+#[test]
+fn rows_are_written_in_few_statements_of_few_sizes() {
+    let sizes = |n: usize| -> Vec<usize> {
+        let rows: Vec<usize> = (0..n).collect();
+        let chunks: Vec<&[usize]> = statement_chunks(&rows).collect();
+        // Every row once, in order.
+        assert_eq!(chunks.concat(), rows);
+        chunks.iter().map(|chunk| chunk.len()).collect()
+    };
+    assert_eq!(sizes(0), Vec::<usize>::new());
+    assert_eq!(sizes(1), [1]);
+    assert_eq!(sizes(8), [8]);
+    assert_eq!(sizes(15), [8, 7]);
+    assert_eq!(sizes(100), [64, 32, 4]);
+    assert_eq!(sizes(301), [256, 32, 8, 5]);
+    assert_eq!(sizes(513), [256, 256, 1]);
 }
