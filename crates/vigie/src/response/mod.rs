@@ -27,8 +27,9 @@
 //! written in the timeline with its reasons.
 //!
 //! Silences and inhibition hold back the messages of firing alerts: a step whose incident has
-//! only muted firing alerts fires without sending, and says so in the timeline. Resolutions are
-//! always told, to everyone told before.
+//! only muted firing alerts fires without sending, and says so in the timeline; what it held
+//! is kept in the escalation record and sent when the mute ends, if the incident is still new.
+//! Resolutions are always told, to everyone told before.
 
 pub mod records;
 
@@ -53,7 +54,9 @@ use vigie_core::service::{self, Indicator, IndicatorState, Status};
 
 use crate::notify::{self, Context, Destination, HttpFormat, Kind, Notification, Request};
 use crate::store::response::{ResponseRows, ResponseState};
-use records::{Crisis, CrisisStatus, EscalationRecord, Notified, ServiceHealth, SilenceRecord};
+use records::{
+    Crisis, CrisisStatus, EscalationRecord, HeldMessages, Notified, ServiceHealth, SilenceRecord,
+};
 
 /// A change the feed carries besides incidents, alerts and timeline entries.
 pub struct FeedItem {
@@ -114,6 +117,8 @@ pub const RATE_LIMIT: u32 = 5;
 pub const RATE_WINDOW_MS: i64 = 60_000;
 /// How often the time-based crisis triggers are evaluated over every open incident.
 const TRIGGER_SCAN_MS: i64 = 15_000;
+/// How often the tick looks at every held message (a silence may have ended).
+const HELD_SCAN_MS: i64 = 5_000;
 /// Held messages a digest lists in full (it counts them all).
 const DIGEST_LISTED: usize = 100;
 
@@ -179,6 +184,8 @@ pub struct Responder {
     estate_version: u64,
     /// When the time-based crisis triggers last looked at every open incident.
     last_trigger_scan_ms: i64,
+    /// When the held messages of every client were last looked at.
+    last_held_scan_ms: i64,
     /// Each client's business services, as of `estate_version`.
     services: HashMap<String, Arc<Vec<BusinessServiceDef>>>,
     /// The channels' own rate limits, by client and `limit_key` of their destination.
@@ -241,6 +248,7 @@ impl Responder {
             public_url: public_url.trim_end_matches('/').to_owned(),
             estate_version: u64::MAX,
             last_trigger_scan_ms: 0,
+            last_held_scan_ms: 0,
             services: HashMap::new(),
             limits: HashMap::new(),
             alert_signatures: HashMap::new(),
@@ -600,6 +608,8 @@ impl Responder {
                 record
                     .escalation
                     .apply(escalation::Command::Acknowledge, now);
+                // Someone has it: what was held back is no longer news.
+                record.held = None;
                 rows.escalations.push(record.clone());
             }
         }
@@ -632,6 +642,13 @@ impl Responder {
         for id in due {
             self.advance(estate, book, id, now, rows, out);
         }
+        // Held messages: looked at again for the clients whose alerts moved, and on the tick
+        // (silences end with time) at most every `HELD_SCAN_MS`.
+        let held_scan = tick && now.saturating_sub(self.last_held_scan_ms) >= HELD_SCAN_MS;
+        if held_scan {
+            self.last_held_scan_ms = now;
+        }
+        self.release_held(estate, book, &alert_clients, held_scan, now, rows, out);
 
         // 5. Crisis triggers: the incidents of this batch at once, every incident on the tick.
         // The time-based triggers need every open incident: every 15 s is soon enough for
@@ -1127,6 +1144,7 @@ impl Responder {
                 .get(&incident.id)
                 .map(|r| r.notified.clone())
                 .unwrap_or_default(),
+            held: None,
         };
         self.note(
             book,
@@ -1242,7 +1260,26 @@ impl Responder {
                         }
                         names.push(name.clone());
                         for (recipient, destination) in destinations {
-                            if muted.is_none() {
+                            if muted.is_some() {
+                                let held = record.held.get_or_insert_with(|| HeldMessages {
+                                    kind,
+                                    reason: reason.clone(),
+                                    since_ms: now,
+                                    destinations: Vec::new(),
+                                });
+                                held.kind = kind;
+                                held.reason.clone_from(&reason);
+                                if !held
+                                    .destinations
+                                    .iter()
+                                    .any(|n| n.destination == destination)
+                                {
+                                    held.destinations.push(Notified {
+                                        recipient: recipient.clone(),
+                                        destination: destination.clone(),
+                                    });
+                                }
+                            } else {
                                 let context = self
                                     .incident_context(client, book, &incident, &reason, &recipient);
                                 self.send(
@@ -1253,6 +1290,13 @@ impl Responder {
                                     now,
                                     out,
                                 );
+                                // Told now: not told again when the held messages go.
+                                if let Some(held) = &mut record.held {
+                                    held.destinations.retain(|n| n.destination != destination);
+                                    if held.destinations.is_empty() {
+                                        record.held = None;
+                                    }
+                                }
                             }
                             if !record.notified.iter().any(|n| n.destination == destination) {
                                 record.notified.push(Notified {
@@ -1264,7 +1308,10 @@ impl Responder {
                     }
                     let text = match &muted {
                         None => format!("notified {}: {reason}", names.join(", ")),
-                        Some(why) => format!("{reason}: {} not notified, {why}", names.join(", ")),
+                        Some(why) => format!(
+                            "{reason}: {} not notified, {why} (held until it no longer is)",
+                            names.join(", ")
+                        ),
                     };
                     self.note(book, id, TimelineKind::Escalated, text, now, out);
                 }
@@ -1289,6 +1336,81 @@ impl Responder {
         }
         rows.escalations.push(record.clone());
         self.escalations.insert(id, record);
+    }
+
+    /// Sends the held messages of the incidents no longer muted (of `clients`, or of every
+    /// client with `all`), if they are still new: as Alertmanager sends an inhibited or
+    /// silenced alert's notification once the mute ends. An incident acknowledged or resolved
+    /// meanwhile drops them.
+    #[allow(clippy::too_many_arguments)]
+    fn release_held(
+        &mut self,
+        estate: &Estate,
+        book: &mut IncidentBook,
+        clients: &BTreeSet<String>,
+        all: bool,
+        now: i64,
+        rows: &mut ResponseRows,
+        out: &mut Reaction,
+    ) {
+        let ids: Vec<i64> = self
+            .escalations
+            .values()
+            .filter(|r| r.held.is_some() && (all || clients.contains(&r.client)))
+            .map(|r| r.incident_id)
+            .collect();
+        for id in ids {
+            let Some(incident) = book.incident(id).cloned() else {
+                continue;
+            };
+            let Some(client) = estate.client(&incident.client) else {
+                continue;
+            };
+            if incident.status == IncidentStatus::New
+                && self.muted(client, book, &incident, now).is_some()
+            {
+                continue;
+            }
+            let Some(mut record) = self.escalations.remove(&id) else {
+                continue;
+            };
+            let held = record
+                .held
+                .take()
+                .expect("invariant: selected for its held messages");
+            if incident.status == IncidentStatus::New {
+                let mut names: Vec<&str> = Vec::new();
+                for notified in &held.destinations {
+                    let context = self.incident_context(
+                        client,
+                        book,
+                        &incident,
+                        &held.reason,
+                        &notified.recipient,
+                    );
+                    self.send(
+                        held.kind,
+                        notified.destination.clone(),
+                        notified.recipient.clone(),
+                        context,
+                        now,
+                        out,
+                    );
+                    if !names.contains(&notified.recipient.as_str()) {
+                        names.push(&notified.recipient);
+                    }
+                }
+                let text = format!(
+                    "notified {}: {} (held back {} while muted)",
+                    names.join(", "),
+                    held.reason,
+                    vigie_core::estate::format_duration((now - held.since_ms) / 1000 * 1000)
+                );
+                self.note(book, id, TimelineKind::Escalated, text, now, out);
+            }
+            rows.escalations.push(record.clone());
+            self.escalations.insert(id, record);
+        }
     }
 
     fn resolve_escalation(

@@ -22,6 +22,22 @@ pub struct EscalationRecord {
     /// Everyone a message went to, told again when the incident is resolved.
     #[serde(default)]
     pub notified: Vec<Notified>,
+    /// The messages of steps that fired while the incident was muted (silence, inhibition):
+    /// sent when the mute ends, if the incident is still new then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldMessages>,
+}
+
+/// Messages held back while an incident was muted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldMessages {
+    /// The latest muted step's kind and reason: what the message says when it goes.
+    pub kind: crate::notify::Kind,
+    pub reason: String,
+    /// When the first of them was held.
+    pub since_ms: i64,
+    /// Every destination a muted step would have told, in order, once each.
+    pub destinations: Vec<Notified>,
 }
 
 /// One destination already told about an incident, with the name the log shows.

@@ -445,6 +445,27 @@ async fn a_stopped_service_pages_level_1_then_level_2_and_ransomware_opens_a_cri
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // The silence is expired early while the printer still fails: its held page goes out.
+    let silence_id = silence["id"].as_str().unwrap();
+    let response = cell
+        .api()
+        .http
+        .delete(format!("{}/api/v1/silences/{silence_id}", cell.api().url))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{response:?}");
+    // Level 1 at least (level 2 too if its step fell due while the silence held).
+    eventually("the printer's held mail to level 1", || async {
+        let messages = smtp.messages();
+        mails_to(&messages, "anna@msp.example")
+            .iter()
+            .any(|m| m["subject"].as_str().unwrap_or("").contains("spooler"))
+            .then_some(())
+    })
+    .await;
     cell.stop().await;
 }
 
@@ -582,9 +603,10 @@ name: Other client
 
 /// An inhibition rule as Alertmanager users know it: while the firewall's alert fires, the
 /// pages of the assets behind it are held back, and the timeline says why; once the firewall
-/// recovers, a new problem pages again. The rules are listed by the API, scoped to the client.
+/// recovers, the held page goes out and a new problem pages again. The rules are listed by the
+/// API, scoped to the client.
 #[tokio::test]
-async fn an_inhibition_rule_holds_back_pages_while_its_source_fires() {
+async fn an_inhibition_rule_holds_back_pages_while_its_source_fires_then_sends_them() {
     let (_receiver, receiver_url) = receiver().await;
     let cell = Cell::start_with(INHIBITION_ESTATE, &receiver_url, None).await;
     let admin = cell.api().admin.clone();
@@ -650,7 +672,8 @@ async fn an_inhibition_rule_holds_back_pages_while_its_source_fires() {
     );
     assert_eq!(notifications(database).await, 0);
 
-    // The firewall recovers: the next problem pages again.
+    // The firewall recovers: the database's held page goes out, as Alertmanager sends an
+    // inhibited alert once its source resolves, and the next problem pages at once.
     cell.result(&ingest, "fw01!ping", 0, "OK - rtt 1 ms").await;
     eventually("the firewall's alert resolves", || async {
         let (_, body) = cell
@@ -660,6 +683,17 @@ async fn an_inhibition_rule_holds_back_pages_while_its_source_fires() {
         (body["status"] == "resolved").then_some(())
     })
     .await;
+    eventually("the database's held page", || async {
+        (notifications(database).await == 1).then_some(())
+    })
+    .await;
+    let timeline = cell.timeline(&admin, database).await;
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.starts_with("escalated: notified") && e.contains("while muted")),
+        "{timeline:#?}"
+    );
     cell.result(&ingest, "app03!ping", 2, "CRITICAL - no answer")
         .await;
     let application = cell.incident_of(&admin, "app03").await["id"]
