@@ -186,6 +186,8 @@ pub struct Responder {
     last_trigger_scan_ms: i64,
     /// When the held messages of every client were last looked at.
     last_held_scan_ms: i64,
+    /// Clients whose held messages are to be looked at in the next batch (a silence expired).
+    held_recheck: BTreeSet<String>,
     /// Each client's business services, as of `estate_version`.
     services: HashMap<String, Arc<Vec<BusinessServiceDef>>>,
     /// The channels' own rate limits, by client and `limit_key` of their destination.
@@ -249,6 +251,7 @@ impl Responder {
             estate_version: u64::MAX,
             last_trigger_scan_ms: 0,
             last_held_scan_ms: 0,
+            held_recheck: BTreeSet::new(),
             services: HashMap::new(),
             limits: HashMap::new(),
             alert_signatures: HashMap::new(),
@@ -388,6 +391,8 @@ impl Responder {
                 if silence.ends_at_ms > now {
                     silence.ends_at_ms = now.max(silence.starts_at_ms + 1);
                 }
+                // What it held back goes out with this batch.
+                self.held_recheck.insert(silence.client.clone());
                 rows.silences.push(silence.clone());
                 out.feed.push(FeedItem {
                     client: silence.client.clone(),
@@ -642,13 +647,15 @@ impl Responder {
         for id in due {
             self.advance(estate, book, id, now, rows, out);
         }
-        // Held messages: looked at again for the clients whose alerts moved, and on the tick
-        // (silences end with time) at most every `HELD_SCAN_MS`.
+        // Held messages: looked at again for the clients whose alerts moved or whose silence
+        // was expired, and on the tick (silences end with time) at most every `HELD_SCAN_MS`.
         let held_scan = tick && now.saturating_sub(self.last_held_scan_ms) >= HELD_SCAN_MS;
         if held_scan {
             self.last_held_scan_ms = now;
         }
-        self.release_held(estate, book, &alert_clients, held_scan, now, rows, out);
+        let mut recheck = std::mem::take(&mut self.held_recheck);
+        recheck.extend(alert_clients.iter().cloned());
+        self.release_held(estate, book, &recheck, held_scan, now, rows, out);
 
         // 5. Crisis triggers: the incidents of this batch at once, every incident on the tick.
         // The time-based triggers need every open incident: every 15 s is soon enough for
