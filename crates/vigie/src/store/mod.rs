@@ -338,87 +338,87 @@ impl Store {
                 .await
                 .context("cannot insert events")?;
         }
-        for chunk in statement_chunks(&batch.incidents) {
-            let sql = upsert_statement(self.engine, UPSERT_INCIDENTS, 7, chunk.len());
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for row in chunk {
+        write_rows(
+            &mut tx,
+            &batch.incidents,
+            |rows| upsert_statement(self.engine, UPSERT_INCIDENTS, 7, rows),
+            |query, row| {
                 let incident = &row.record;
-                query = query
+                query
                     .bind(incident.id)
                     .bind(incident.client.as_str())
                     .bind(incident.status.as_str())
                     .bind(incident.priority.level())
                     .bind(incident.created_ms)
                     .bind(incident.updated_ms)
-                    .bind(row.body.as_str());
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .context("cannot write incidents")?;
-        }
-        for chunk in statement_chunks(&batch.alerts) {
-            let sql = upsert_statement(self.engine, UPSERT_ALERTS, 7, chunk.len());
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for row in chunk {
+                    .bind(row.body.as_str())
+            },
+            "incidents",
+        )
+        .await?;
+        write_rows(
+            &mut tx,
+            &batch.alerts,
+            |rows| upsert_statement(self.engine, UPSERT_ALERTS, 7, rows),
+            |query, row| {
                 let alert = &row.record;
-                query = query
+                query
                     .bind(alert.id)
                     .bind(alert.client.as_str())
                     .bind(alert.incident_id)
                     .bind(rows::alert_status_str(alert.status))
                     .bind(alert.severity.rank())
                     .bind(alert.last_seen_ms)
-                    .bind(row.body.as_str());
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .context("cannot write alerts")?;
-        }
-        for chunk in statement_chunks(&batch.timeline) {
-            let sql = values_statement(
-                self.engine,
-                "INSERT INTO timeline (id, incident_id, client_id, time_ms, body) VALUES ",
-                5,
-                chunk.len(),
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, row) in chunk {
+                    .bind(row.body.as_str())
+            },
+            "alerts",
+        )
+        .await?;
+        write_rows(
+            &mut tx,
+            &batch.timeline,
+            |rows| {
+                values_statement(
+                    self.engine,
+                    "INSERT INTO timeline (id, incident_id, client_id, time_ms, body) VALUES ",
+                    5,
+                    rows,
+                )
+            },
+            |query, (id, row)| {
                 let entry = &row.record;
-                query = query
+                query
                     .bind(*id)
                     .bind(entry.incident_id)
                     .bind(entry.client.as_str())
                     .bind(entry.time_ms)
-                    .bind(row.body.as_str());
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .context("cannot write timeline entries")?;
-        }
-        for chunk in statement_chunks(&batch.changes) {
-            let sql = values_statement(
-                self.engine,
-                "INSERT INTO changes (seq, client_id, time_ms, topic, body) VALUES ",
-                5,
-                chunk.len(),
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for change in chunk {
-                query = query
+                    .bind(row.body.as_str())
+            },
+            "timeline entries",
+        )
+        .await?;
+        write_rows(
+            &mut tx,
+            &batch.changes,
+            |rows| {
+                values_statement(
+                    self.engine,
+                    "INSERT INTO changes (seq, client_id, time_ms, topic, body) VALUES ",
+                    5,
+                    rows,
+                )
+            },
+            |query, change| {
+                query
                     .bind(change.seq)
                     .bind(change.client.as_str())
                     .bind(change.time_ms)
                     .bind(change.topic.as_str())
-                    .bind(change.body.as_str());
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .context("cannot write changes")?;
-        }
+                    .bind(change.body.as_str())
+            },
+            "changes",
+        )
+        .await?;
         response::write_response(&mut tx, &batch.response).await?;
         notifications::insert(&mut tx, &batch.notifications).await?;
         tx.commit().await.context("cannot commit batch")?;
@@ -790,6 +790,30 @@ fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
         rest = tail;
         Some(chunk)
     })
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Writes `rows` in `statement_chunks`, each chunk with the statement `statement(len)` made
+/// for that many rows and every row's values bound by `bind`.
+async fn write_rows<'q, T>(
+    connection: &mut sqlx::AnyConnection,
+    rows: &'q [T],
+    statement: impl Fn(usize) -> String,
+    bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+    what: &str,
+) -> Result<()> {
+    for chunk in statement_chunks(rows) {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement(chunk.len())));
+        for row in chunk {
+            query = bind(query, row);
+        }
+        query
+            .execute(&mut *connection)
+            .await
+            .with_context(|| format!("cannot write {what}"))?;
+    }
+    Ok(())
 }
 
 /// The WAL file is cut back to this size (bytes) after a checkpoint emptied it.
