@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Execute, Executor, Row};
 use vigie_core::event::{Severity, StoredEvent};
 use vigie_core::incident::model::{
     Alert, AlertStatus, Incident, IncidentStatus, Priority, TimelineEntry,
@@ -306,11 +306,25 @@ impl Store {
             return Ok(());
         }
         let started = Instant::now();
-        let mut tx = self
-            .writer
-            .begin()
-            .await
-            .context("cannot begin transaction")?;
+        let statements = self.batch_statements(batch)?;
+        match self.engine {
+            Engine::Sqlite => match statements.script() {
+                Some(script) => self.commit_script(script, statements).await?,
+                None => self.commit_each(statements).await?,
+            },
+            Engine::Postgres => self.commit_each(statements).await?,
+        }
+        if !batch.notifications.is_empty() {
+            self.outbox.notify_one();
+        }
+        self.metrics
+            .record_commit(started.elapsed(), batch.events.len());
+        Ok(())
+    }
+
+    /// The statements that write `batch`, in order, with their values bound.
+    fn batch_statements(&self, batch: &WriteBatch) -> Result<Statements> {
+        let mut out = Statements::default();
         for chunk in batch.events.chunks(EVENT_ROWS_PER_STATEMENT) {
             let sql = values_statement(
                 self.engine,
@@ -333,13 +347,9 @@ impl Store {
                     .bind(event.message.as_str())
                     .bind(rows::event_extra(event));
             }
-            query
-                .execute(&mut *tx)
-                .await
-                .context("cannot insert events")?;
+            out.push(query, "events")?;
         }
-        write_rows(
-            &mut tx,
+        out.rows(
             &batch.incidents,
             |rows| upsert_statement(self.engine, UPSERT_INCIDENTS, 7, rows),
             |query, row| {
@@ -354,10 +364,8 @@ impl Store {
                     .bind(row.body.as_str())
             },
             "incidents",
-        )
-        .await?;
-        write_rows(
-            &mut tx,
+        )?;
+        out.rows(
             &batch.alerts,
             |rows| upsert_statement(self.engine, UPSERT_ALERTS, 7, rows),
             |query, row| {
@@ -372,10 +380,8 @@ impl Store {
                     .bind(row.body.as_str())
             },
             "alerts",
-        )
-        .await?;
-        write_rows(
-            &mut tx,
+        )?;
+        out.rows(
             &batch.timeline,
             |rows| {
                 values_statement(
@@ -395,10 +401,8 @@ impl Store {
                     .bind(row.body.as_str())
             },
             "timeline entries",
-        )
-        .await?;
-        write_rows(
-            &mut tx,
+        )?;
+        out.rows(
             &batch.changes,
             |rows| {
                 values_statement(
@@ -417,16 +421,63 @@ impl Store {
                     .bind(change.body.as_str())
             },
             "changes",
-        )
-        .await?;
-        response::write_response(&mut tx, &batch.response).await?;
-        notifications::insert(&mut tx, &batch.notifications).await?;
-        tx.commit().await.context("cannot commit batch")?;
-        if !batch.notifications.is_empty() {
-            self.outbox.notify_one();
+        )?;
+        response::response_statements(&batch.response, &mut out)?;
+        notifications::insert_statements(&batch.notifications, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs the statements one after the other in one transaction: one round trip each.
+    async fn commit_each(&self, statements: Statements) -> Result<()> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .context("cannot begin transaction")?;
+        for statement in statements.list {
+            sqlx::query_with(statement.sql, statement.args)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("cannot write {}", statement.what))?;
         }
-        self.metrics
-            .record_commit(started.elapsed(), batch.events.len());
+        tx.commit().await.context("cannot commit batch")
+    }
+
+    /// Runs `script` (`Statements::script`: the transaction and its statements as one text)
+    /// with every statement's values, in one round trip to SQLite's worker thread instead of
+    /// one per statement.
+    async fn commit_script(&self, script: String, statements: Statements) -> Result<()> {
+        let mut args = sqlx::any::AnyArguments::default();
+        for statement in statements.list {
+            // The values in statement order: the script's anonymous placeholders take them
+            // in that order, statement after statement.
+            args.values.0.extend(statement.args.values.0);
+        }
+        let cached = args.values.0.len() <= SCRIPT_CACHED_PARAMETERS;
+        let mut guard = ScriptConnection(Some(
+            self.writer
+                .acquire()
+                .await
+                .context("cannot begin transaction")?,
+        ));
+        let connection = guard.connection();
+        let result = sqlx::query_with(sqlx::AssertSqlSafe(script), args)
+            .persistent(cached)
+            .execute(&mut **connection)
+            .await;
+        if let Err(error) = result {
+            // The script stops at the failing statement, inside its transaction unless that
+            // was the `COMMIT` itself and it went through.
+            if let Err(rollback) = (&mut **connection).execute("ROLLBACK").await
+                && !rollback.to_string().contains("no transaction is active")
+            {
+                tracing::warn!(error = %rollback, "cannot roll back a failed batch; closing the writer's connection");
+                connection.close_on_drop();
+            }
+            guard.release();
+            return Err(error).context("cannot write batch");
+        }
+        guard.release();
         Ok(())
     }
 
@@ -794,26 +845,155 @@ fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Writes `rows` in `statement_chunks`, each chunk with the statement `statement(len)` made
-/// for that many rows and every row's values bound by `bind`.
-async fn write_rows<'q, T>(
-    connection: &mut sqlx::AnyConnection,
-    rows: &'q [T],
-    statement: impl Fn(usize) -> String,
-    bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
-    what: &str,
-) -> Result<()> {
-    for chunk in statement_chunks(rows) {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement(chunk.len())));
-        for row in chunk {
-            query = bind(query, row);
-        }
-        query
-            .execute(&mut *connection)
-            .await
-            .with_context(|| format!("cannot write {what}"))?;
+/// One statement of a batch: its text, its values, and what it writes (for errors).
+struct Statement {
+    sql: sqlx::SqlStr,
+    args: sqlx::any::AnyArguments,
+    what: &'static str,
+}
+
+/// The statements of one batch, in the order they run.
+#[derive(Default)]
+pub(super) struct Statements {
+    list: Vec<Statement>,
+}
+
+/// Values one script may bind: SQLite takes at most 32,766 per statement, and the script is
+/// one statement to sqlx's binder.
+const SCRIPT_MAX_PARAMETERS: usize = 16_384;
+
+/// Scripts binding at most this many values — an alert or two with their incident, timeline,
+/// changes and notification — come back in the same few shapes: they stay prepared in the
+/// connection's statement cache. Larger ones vary with every batch and are prepared per run.
+const SCRIPT_CACHED_PARAMETERS: usize = 512;
+
+impl Statements {
+    /// Adds `query` with its bound values; an error if a value could not be bound.
+    pub(super) fn push(&mut self, mut query: AnyQuery<'_>, what: &'static str) -> Result<()> {
+        let args = query
+            .take_arguments()
+            .map_err(|error| anyhow::anyhow!("cannot bind the values of {what}: {error}"))?
+            .unwrap_or_default();
+        self.list.push(Statement {
+            sql: query.sql(),
+            args,
+            what,
+        });
+        Ok(())
     }
-    Ok(())
+
+    /// Adds the statements that write `rows` in `statement_chunks`, each chunk with the
+    /// statement `statement(len)` made for that many rows and every row's values bound by
+    /// `bind`.
+    fn rows<'q, T>(
+        &mut self,
+        rows: &'q [T],
+        statement: impl Fn(usize) -> String,
+        bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+        what: &'static str,
+    ) -> Result<()> {
+        for chunk in statement_chunks(rows) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(statement(chunk.len())));
+            for row in chunk {
+                query = bind(query, row);
+            }
+            self.push(query, what)?;
+        }
+        Ok(())
+    }
+
+    /// For SQLite: the batch as one text, `BEGIN IMMEDIATE; …; COMMIT`, every placeholder
+    /// anonymous so that sqlx binds the values statement after statement in order. `None` when
+    /// the values are too many for one script, or a statement's placeholders are not its
+    /// values in order (`$1, $2…` or `?`): such a batch runs statement by statement.
+    fn script(&self) -> Option<String> {
+        let values: usize = self.list.iter().map(|s| s.args.values.0.len()).sum();
+        if values > SCRIPT_MAX_PARAMETERS || self.list.is_empty() {
+            return None;
+        }
+        let mut script = String::from("BEGIN IMMEDIATE;");
+        for statement in &self.list {
+            let placeholders = anonymous_placeholders(statement.sql.as_str(), &mut script)?;
+            if placeholders != statement.args.values.0.len() {
+                return None;
+            }
+            script.push(';');
+        }
+        script.push_str("COMMIT");
+        Some(script)
+    }
+}
+
+/// Appends `sql` to `out` with its placeholders made anonymous (`$1, $2…` in order become
+/// `?`); the number of placeholders, or `None` if one is numbered out of order or names a
+/// value (`?3`, `:name`). Quoted text is copied as it is.
+fn anonymous_placeholders(sql: &str, out: &mut String) -> Option<usize> {
+    let mut count = 0;
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+            out.push(c);
+            continue;
+        }
+        if quoted {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '?' => {
+                if chars.peek().is_some_and(char::is_ascii_digit) {
+                    return None;
+                }
+                count += 1;
+                out.push('?');
+            }
+            '$' => {
+                let mut number = 0usize;
+                let mut digits = 0;
+                while let Some(digit) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    number = number.checked_mul(10)?.checked_add(digit as usize)?;
+                    digits += 1;
+                    chars.next();
+                }
+                if digits == 0 || number != count + 1 {
+                    return None;
+                }
+                count += 1;
+                out.push('?');
+            }
+            ':' | '@' if chars.peek().is_some_and(|n| n.is_ascii_alphabetic()) => return None,
+            _ => out.push(c),
+        }
+    }
+    Some(count)
+}
+
+/// The writer's connection while a script runs. Dropped before `release` — the commit was
+/// cancelled midway — it closes the connection instead of returning it to the pool: the
+/// script may have stopped inside its transaction.
+struct ScriptConnection(Option<sqlx::pool::PoolConnection<sqlx::Any>>);
+
+impl ScriptConnection {
+    fn connection(&mut self) -> &mut sqlx::pool::PoolConnection<sqlx::Any> {
+        self.0
+            .as_mut()
+            .expect("invariant: the connection is held until released")
+    }
+
+    /// Returns the connection to the pool (or closes it, if so marked).
+    fn release(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for ScriptConnection {
+    fn drop(&mut self) {
+        if let Some(connection) = self.0.as_mut() {
+            connection.close_on_drop();
+        }
+    }
 }
 
 /// The WAL file is cut back to this size (bytes) after a checkpoint emptied it.

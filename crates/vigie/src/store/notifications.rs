@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use sqlx::Row;
 use vigie_core::notify::Backoff;
 
-use super::{Engine, Scope, SqlBuilder, Store, rows};
+use super::{Engine, Scope, SqlBuilder, Statements, Store, rows};
 use crate::notify::{Attempt, DeliveryStatus, Notification};
 
 /// What the delivery log lists.
@@ -26,25 +26,25 @@ pub struct NotificationFilter {
     pub limit: i64,
 }
 
-/// Inserts the batch's notifications, inside `write_batch`'s transaction.
-pub(super) async fn insert(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+/// Adds the statements that insert the batch's notifications to `out` (`write_batch`).
+pub(super) fn insert_statements(
     notifications: &[Notification],
+    out: &mut Statements,
 ) -> Result<()> {
     for notification in notifications {
-        sqlx::query(
-            "INSERT INTO notifications (id, client_id, incident_id, status, next_attempt_ms, created_ms, body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(notification.id)
-        .bind(notification.client.as_str())
-        .bind(notification.incident_id)
-        .bind(notification.status.as_str())
-        .bind(notification.next_attempt_ms)
-        .bind(notification.created_ms)
-        .bind(serde_json::to_string(notification)?)
-        .execute(&mut **tx)
-        .await
-        .context("cannot write notification")?;
+        out.push(
+            sqlx::query(
+                "INSERT INTO notifications (id, client_id, incident_id, status, next_attempt_ms, created_ms, body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(notification.id)
+            .bind(notification.client.as_str())
+            .bind(notification.incident_id)
+            .bind(notification.status.as_str())
+            .bind(notification.next_attempt_ms)
+            .bind(notification.created_ms)
+            .bind(serde_json::to_string(notification)?),
+            "notification",
+        )?;
     }
     Ok(())
 }

@@ -3,11 +3,13 @@
 //! transaction (`write_response`), so that an escalation step and the notification it sends
 //! commit together; read back on restart and by the API through a `Scope`.
 
-use anyhow::{Context, Result};
+use std::collections::HashMap;
+
+use anyhow::Result;
 use sqlx::Row;
 use vigie_core::crisis::TriggerState;
 
-use super::{Scope, SqlBuilder, Store, rows};
+use super::{Scope, SqlBuilder, Statements, Store, rows};
 use crate::response::Throttle;
 use crate::response::records::{
     Crisis, CrisisStatus, EscalationRecord, ServiceHealth, SilenceRecord,
@@ -54,12 +56,22 @@ pub struct ResponseState {
     pub next_history_id: i64,
 }
 
-pub(super) async fn write_response(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    rows: &ResponseRows,
-) -> Result<()> {
-    for record in &rows.escalations {
-        sqlx::query(
+/// Adds the statements that write the responder's part of a batch to `out`.
+pub(super) fn response_statements(rows: &ResponseRows, out: &mut Statements) -> Result<()> {
+    // An incident's record may move twice in one batch (its escalation starts, then its first
+    // step runs): the last one is what stays.
+    let last: HashMap<i64, usize> = rows
+        .escalations
+        .iter()
+        .enumerate()
+        .map(|(index, record)| (record.incident_id, index))
+        .collect();
+    for (index, record) in rows.escalations.iter().enumerate() {
+        if last.get(&record.incident_id) != Some(&index) {
+            continue;
+        }
+        out.push(
+            sqlx::query(
             "INSERT INTO escalations (incident_id, client_id, phase, next_at_ms, body) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (incident_id) DO UPDATE SET phase = excluded.phase, next_at_ms = excluded.next_at_ms, body = excluded.body",
         )
@@ -67,20 +79,19 @@ pub(super) async fn write_response(
         .bind(record.client.as_str())
         .bind(serde_json::to_value(&record.escalation.phase)?.as_str().unwrap_or("").to_owned())
         .bind(record.escalation.next_at_ms)
-        .bind(serde_json::to_string(record)?)
-        .execute(&mut **tx)
-        .await
-        .context("cannot write escalation")?;
+        .bind(serde_json::to_string(record)?),
+    "escalation",
+    )?;
     }
     for id in &rows.forget_escalations {
-        sqlx::query("DELETE FROM escalations WHERE incident_id = $1")
-            .bind(*id)
-            .execute(&mut **tx)
-            .await
-            .context("cannot delete escalation")?;
+        out.push(
+            sqlx::query("DELETE FROM escalations WHERE incident_id = $1").bind(*id),
+            "escalations of closed incidents",
+        )?;
     }
     for crisis in &rows.crises {
-        sqlx::query(
+        out.push(
+            sqlx::query(
             "INSERT INTO crises (id, client_id, status, opened_ms, body) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
         )
@@ -88,13 +99,13 @@ pub(super) async fn write_response(
         .bind(crisis.client.as_str())
         .bind(crisis.status.as_str())
         .bind(crisis.opened_ms)
-        .bind(serde_json::to_string(crisis)?)
-        .execute(&mut **tx)
-        .await
-        .context("cannot write crisis")?;
+        .bind(serde_json::to_string(crisis)?),
+    "crisis",
+    )?;
     }
     for health in &rows.health {
-        sqlx::query(
+        out.push(
+            sqlx::query(
             "INSERT INTO service_health (client_id, service, status, since_ms, body) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (client_id, service) DO UPDATE SET status = excluded.status, since_ms = excluded.since_ms, body = excluded.body",
         )
@@ -102,13 +113,13 @@ pub(super) async fn write_response(
         .bind(health.service.as_str())
         .bind(health.status.as_str())
         .bind(health.since_ms)
-        .bind(serde_json::to_string(health)?)
-        .execute(&mut **tx)
-        .await
-        .context("cannot write business service health")?;
+        .bind(serde_json::to_string(health)?),
+    "business service health",
+    )?;
     }
     for (id, health) in &rows.history {
-        sqlx::query(
+        out.push(
+            sqlx::query(
             "INSERT INTO service_history (id, client_id, service, time_ms, status, body) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(*id)
@@ -116,43 +127,42 @@ pub(super) async fn write_response(
         .bind(health.service.as_str())
         .bind(health.updated_ms)
         .bind(health.status.as_str())
-        .bind(serde_json::to_string(health)?)
-        .execute(&mut **tx)
-        .await
-        .context("cannot write business service history")?;
+        .bind(serde_json::to_string(health)?),
+    "business service history",
+    )?;
     }
     for silence in &rows.silences {
-        sqlx::query(
-            "INSERT INTO silences (id, client_id, ends_ms, body) VALUES ($1, $2, $3, $4) \
+        out.push(
+            sqlx::query(
+                "INSERT INTO silences (id, client_id, ends_ms, body) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET ends_ms = excluded.ends_ms, body = excluded.body",
-        )
-        .bind(silence.id.as_str())
-        .bind(silence.client.as_str())
-        .bind(silence.ends_at_ms)
-        .bind(serde_json::to_string(silence)?)
-        .execute(&mut **tx)
-        .await
-        .context("cannot write silence")?;
+            )
+            .bind(silence.id.as_str())
+            .bind(silence.client.as_str())
+            .bind(silence.ends_at_ms)
+            .bind(serde_json::to_string(silence)?),
+            "silence",
+        )?;
     }
     if let Some(throttle) = &rows.throttle {
-        sqlx::query(
-            "INSERT INTO response_state (name, body) VALUES ('throttle', $1) \
+        out.push(
+            sqlx::query(
+                "INSERT INTO response_state (name, body) VALUES ('throttle', $1) \
              ON CONFLICT (name) DO UPDATE SET body = excluded.body",
-        )
-        .bind(serde_json::to_string(throttle)?)
-        .execute(&mut **tx)
-        .await
-        .context("cannot write the notification throttle")?;
+            )
+            .bind(serde_json::to_string(throttle)?),
+            "the notification throttle",
+        )?;
     }
     if let Some(state) = &rows.trigger_state {
-        sqlx::query(
-            "INSERT INTO response_state (name, body) VALUES ('crisis_triggers', $1) \
+        out.push(
+            sqlx::query(
+                "INSERT INTO response_state (name, body) VALUES ('crisis_triggers', $1) \
              ON CONFLICT (name) DO UPDATE SET body = excluded.body",
-        )
-        .bind(serde_json::to_string(state)?)
-        .execute(&mut **tx)
-        .await
-        .context("cannot write crisis trigger state")?;
+            )
+            .bind(serde_json::to_string(state)?),
+            "crisis trigger state",
+        )?;
     }
     Ok(())
 }

@@ -460,6 +460,39 @@ async fn a_failed_batch_keeps_nothing(store: Store, _db: &ScratchDatabase) {
     assert!(store.write_batch(&failing).await.is_err());
     assert_eq!(store.count_events(&Scope::All).await.unwrap(), 1);
     assert_eq!(store.get_incident(&Scope::All, 1).await.unwrap(), None);
+    // Failing in its last statement (two timeline entries with one id), after the incident.
+    let failing = WriteBatch {
+        incidents: vec![Serialized::new(incident(
+            1,
+            "acme",
+            IncidentStatus::New,
+            Priority::P1,
+        ))],
+        timeline: vec![
+            (7, Serialized::new(timeline(1, "acme", "a"))),
+            (7, Serialized::new(timeline(1, "acme", "b"))),
+        ],
+        ..WriteBatch::default()
+    };
+    let error = store.write_batch(&failing).await.unwrap_err();
+    assert!(format!("{error:#}").contains("timeline"), "{error:#}");
+    assert_eq!(store.get_incident(&Scope::All, 1).await.unwrap(), None);
+    // The writer is not left inside the failed transaction: the next batch commits.
+    store
+        .write_batch(&WriteBatch {
+            events: vec![event("acme", 2, Severity::Info, "second")],
+            incidents: vec![Serialized::new(incident(
+                1,
+                "acme",
+                IncidentStatus::New,
+                Priority::P1,
+            ))],
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.count_events(&Scope::All).await.unwrap(), 2);
+    assert!(store.get_incident(&Scope::All, 1).await.unwrap().is_some());
 }
 
 async fn change_feed_is_ordered_and_scoped(store: Store, _db: &ScratchDatabase) {
@@ -723,4 +756,122 @@ fn rows_are_written_in_few_statements_of_few_sizes() {
     assert_eq!(sizes(100), [64, 32, 4]);
     assert_eq!(sizes(301), [256, 32, 8, 5]);
     assert_eq!(sizes(513), [256, 256, 1]);
+}
+
+#[test]
+fn placeholders_are_made_anonymous_in_order() {
+    let anonymous = |sql: &str| {
+        let mut out = String::new();
+        anonymous_placeholders(sql, &mut out).map(|count| (out, count))
+    };
+    assert_eq!(
+        anonymous(
+            "INSERT INTO t (a, b) VALUES ($1, $2) ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+        ),
+        Some((
+            "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+                .to_owned(),
+            2
+        ))
+    );
+    assert_eq!(
+        anonymous("INSERT INTO t VALUES (?,?),(?,?)"),
+        Some(("INSERT INTO t VALUES (?,?),(?,?)".to_owned(), 4))
+    );
+    // Quoted text is not a placeholder.
+    assert_eq!(
+        anonymous("INSERT INTO s (name, body) VALUES ('$1 ?', $1)"),
+        Some((
+            "INSERT INTO s (name, body) VALUES ('$1 ?', ?)".to_owned(),
+            1
+        ))
+    );
+    // Placeholders that are not the values in order cannot be made anonymous.
+    assert_eq!(anonymous("SELECT $2, $1"), None);
+    assert_eq!(anonymous("SELECT $1, $1"), None);
+    assert_eq!(anonymous("SELECT ?2"), None);
+    assert_eq!(anonymous("SELECT :name"), None);
+}
+
+#[test]
+fn a_batch_becomes_one_script_when_it_can() {
+    let mut statements = Statements::default();
+    statements
+        .push(
+            sqlx::query("INSERT INTO a (x, y) VALUES ($1, $2)")
+                .bind(1_i64)
+                .bind("one"),
+            "a",
+        )
+        .unwrap();
+    statements
+        .push(sqlx::query("DELETE FROM b WHERE x = ?").bind(2_i64), "b")
+        .unwrap();
+    assert_eq!(
+        statements.script().as_deref(),
+        Some("BEGIN IMMEDIATE;INSERT INTO a (x, y) VALUES (?, ?);DELETE FROM b WHERE x = ?;COMMIT")
+    );
+    // A statement whose placeholders do not take its values in order: one by one.
+    statements
+        .push(
+            sqlx::query("UPDATE c SET x = $2 WHERE y = $1")
+                .bind(1_i64)
+                .bind(2_i64),
+            "c",
+        )
+        .unwrap();
+    assert_eq!(statements.script(), None);
+    // Too many values for one script.
+    let mut statements = Statements::default();
+    for _ in 0..=SCRIPT_MAX_PARAMETERS / 4 {
+        statements
+            .push(
+                sqlx::query("INSERT INTO d VALUES (?, ?, ?, ?)")
+                    .bind(1_i64)
+                    .bind(2_i64)
+                    .bind(3_i64)
+                    .bind(4_i64),
+                "d",
+            )
+            .unwrap();
+    }
+    assert_eq!(statements.script(), None);
+}
+
+/// On SQLite a small batch — every table's statement, the responder's included — goes to the
+/// database as one script.
+#[tokio::test]
+async fn a_small_sqlite_batch_is_one_script() {
+    let (store, _db) = sqlite_store().await;
+    let batch = WriteBatch {
+        events: vec![event("acme", 1, Severity::Info, "first")],
+        incidents: vec![Serialized::new(incident(
+            1,
+            "acme",
+            IncidentStatus::New,
+            Priority::P1,
+        ))],
+        alerts: vec![Serialized::new(Arc::new(alert(1, "acme", 1)))],
+        timeline: vec![(1, Serialized::new(timeline(1, "acme", "opened")))],
+        response: response::ResponseRows {
+            forget_escalations: vec![9],
+            throttle: Some(crate::response::Throttle::default()),
+            ..response::ResponseRows::default()
+        },
+        ..WriteBatch::default()
+    };
+    let statements = store.batch_statements(&batch).unwrap();
+    let script = statements.script().expect("one script");
+    assert!(
+        script.starts_with("BEGIN IMMEDIATE;INSERT INTO events"),
+        "{script}"
+    );
+    assert!(
+        script.contains(";DELETE FROM escalations WHERE incident_id = ?;"),
+        "{script}"
+    );
+    assert!(script.ends_with(";COMMIT"), "{script}");
+    store.write_batch(&batch).await.unwrap();
+    assert!(store.get_incident(&acme(), 1).await.unwrap().is_some());
+    assert_eq!(store.count_events(&acme()).await.unwrap(), 1);
 }
