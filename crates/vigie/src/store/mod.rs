@@ -453,7 +453,6 @@ impl Store {
             // in that order, statement after statement.
             args.values.0.extend(statement.args.values.0);
         }
-        let cached = args.values.0.len() <= SCRIPT_CACHED_PARAMETERS;
         let mut guard = ScriptConnection(Some(
             self.writer
                 .acquire()
@@ -462,7 +461,6 @@ impl Store {
         ));
         let connection = guard.connection();
         let result = sqlx::query_with(sqlx::AssertSqlSafe(script), args)
-            .persistent(cached)
             .execute(&mut **connection)
             .await;
         if let Err(error) = result {
@@ -858,14 +856,12 @@ pub(super) struct Statements {
     list: Vec<Statement>,
 }
 
-/// Values one script may bind: SQLite takes at most 32,766 per statement, and the script is
-/// one statement to sqlx's binder.
-const SCRIPT_MAX_PARAMETERS: usize = 16_384;
-
-/// Scripts binding at most this many values — an alert or two with their incident, timeline,
-/// changes and notification — come back in the same few shapes: they stay prepared in the
-/// connection's statement cache. Larger ones vary with every batch and are prepared per run.
-const SCRIPT_CACHED_PARAMETERS: usize = 512;
+/// Values a batch may bind to be sent as one script: an alert or two with their incident,
+/// timeline, changes and notification. Such scripts come back in the same few shapes and stay
+/// prepared in the connection's statement cache. A larger batch varies with every group, so
+/// its script would be parsed and planned anew at every commit: it goes statement by
+/// statement, each statement text (`statement_chunks`) prepared once.
+const SCRIPT_MAX_PARAMETERS: usize = 512;
 
 impl Statements {
     /// Adds `query` with its bound values; an error if a value could not be bound.
@@ -904,8 +900,8 @@ impl Statements {
 
     /// For SQLite: the batch as one text, `BEGIN IMMEDIATE; …; COMMIT`, every placeholder
     /// anonymous so that sqlx binds the values statement after statement in order. `None` when
-    /// the values are too many for one script, or a statement's placeholders are not its
-    /// values in order (`$1, $2…` or `?`): such a batch runs statement by statement.
+    /// the batch binds more than `SCRIPT_MAX_PARAMETERS` values, or a statement's placeholders
+    /// are not its values in order (`$1, $2…` or `?`): such a batch runs statement by statement.
     fn script(&self) -> Option<String> {
         let values: usize = self.list.iter().map(|s| s.args.values.0.len()).sum();
         if values > SCRIPT_MAX_PARAMETERS || self.list.is_empty() {
