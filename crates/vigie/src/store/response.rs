@@ -1,6 +1,6 @@
 //! The responder's records: escalations, crises, business-service health and its history,
 //! API silences and the crisis triggers' memory. Written inside the pipeline's batch
-//! transaction (`write_response`), so that an escalation step and the notification it sends
+//! transaction (`response_statements`), so that an escalation step and the notification it sends
 //! commit together; read back on restart and by the API through a `Scope`.
 
 use std::collections::HashMap;
@@ -56,6 +56,25 @@ pub struct ResponseState {
     pub next_history_id: i64,
 }
 
+const UPSERT_ESCALATION: &str = "INSERT INTO escalations (incident_id, client_id, phase, next_at_ms, body) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (incident_id) DO UPDATE SET phase = excluded.phase, \
+     next_at_ms = excluded.next_at_ms, body = excluded.body";
+const DELETE_ESCALATION: &str = "DELETE FROM escalations WHERE incident_id = $1";
+const UPSERT_CRISIS: &str = "INSERT INTO crises (id, client_id, status, opened_ms, body) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+     body = excluded.body";
+const UPSERT_HEALTH: &str = "INSERT INTO service_health (client_id, service, status, since_ms, body) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id, service) DO UPDATE SET \
+     status = excluded.status, since_ms = excluded.since_ms, body = excluded.body";
+const INSERT_HISTORY: &str = "INSERT INTO service_history (id, client_id, service, time_ms, status, body) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+const UPSERT_SILENCE: &str = "INSERT INTO silences (id, client_id, ends_ms, body) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (id) DO UPDATE SET ends_ms = excluded.ends_ms, body = excluded.body";
+const UPSERT_THROTTLE: &str = "INSERT INTO response_state (name, body) VALUES ('throttle', $1) \
+     ON CONFLICT (name) DO UPDATE SET body = excluded.body";
+const UPSERT_TRIGGER_STATE: &str = "INSERT INTO response_state (name, body) VALUES ('crisis_triggers', $1) \
+     ON CONFLICT (name) DO UPDATE SET body = excluded.body";
+
 /// Adds the statements that write the responder's part of a batch to `out`.
 pub(super) fn response_statements(rows: &ResponseRows, out: &mut Statements) -> Result<()> {
     // An incident's record may move twice in one batch (its escalation starts, then its first
@@ -70,97 +89,76 @@ pub(super) fn response_statements(rows: &ResponseRows, out: &mut Statements) -> 
         if last.get(&record.incident_id) != Some(&index) {
             continue;
         }
+        let phase = serde_json::to_value(&record.escalation.phase)?;
         out.push(
-            sqlx::query(
-            "INSERT INTO escalations (incident_id, client_id, phase, next_at_ms, body) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (incident_id) DO UPDATE SET phase = excluded.phase, next_at_ms = excluded.next_at_ms, body = excluded.body",
-        )
-        .bind(record.incident_id)
-        .bind(record.client.as_str())
-        .bind(serde_json::to_value(&record.escalation.phase)?.as_str().unwrap_or("").to_owned())
-        .bind(record.escalation.next_at_ms)
-        .bind(serde_json::to_string(record)?),
-    "escalation",
-    )?;
+            sqlx::query(UPSERT_ESCALATION)
+                .bind(record.incident_id)
+                .bind(record.client.as_str())
+                .bind(phase.as_str().unwrap_or("").to_owned())
+                .bind(record.escalation.next_at_ms)
+                .bind(serde_json::to_string(record)?),
+            "escalation",
+        )?;
     }
     for id in &rows.forget_escalations {
         out.push(
-            sqlx::query("DELETE FROM escalations WHERE incident_id = $1").bind(*id),
+            sqlx::query(DELETE_ESCALATION).bind(*id),
             "escalations of closed incidents",
         )?;
     }
     for crisis in &rows.crises {
         out.push(
-            sqlx::query(
-            "INSERT INTO crises (id, client_id, status, opened_ms, body) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
-        )
-        .bind(crisis.id)
-        .bind(crisis.client.as_str())
-        .bind(crisis.status.as_str())
-        .bind(crisis.opened_ms)
-        .bind(serde_json::to_string(crisis)?),
-    "crisis",
-    )?;
+            sqlx::query(UPSERT_CRISIS)
+                .bind(crisis.id)
+                .bind(crisis.client.as_str())
+                .bind(crisis.status.as_str())
+                .bind(crisis.opened_ms)
+                .bind(serde_json::to_string(crisis)?),
+            "crisis",
+        )?;
     }
     for health in &rows.health {
         out.push(
-            sqlx::query(
-            "INSERT INTO service_health (client_id, service, status, since_ms, body) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (client_id, service) DO UPDATE SET status = excluded.status, since_ms = excluded.since_ms, body = excluded.body",
-        )
-        .bind(health.client.as_str())
-        .bind(health.service.as_str())
-        .bind(health.status.as_str())
-        .bind(health.since_ms)
-        .bind(serde_json::to_string(health)?),
-    "business service health",
-    )?;
+            sqlx::query(UPSERT_HEALTH)
+                .bind(health.client.as_str())
+                .bind(health.service.as_str())
+                .bind(health.status.as_str())
+                .bind(health.since_ms)
+                .bind(serde_json::to_string(health)?),
+            "business service health",
+        )?;
     }
     for (id, health) in &rows.history {
         out.push(
-            sqlx::query(
-            "INSERT INTO service_history (id, client_id, service, time_ms, status, body) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(*id)
-        .bind(health.client.as_str())
-        .bind(health.service.as_str())
-        .bind(health.updated_ms)
-        .bind(health.status.as_str())
-        .bind(serde_json::to_string(health)?),
-    "business service history",
-    )?;
+            sqlx::query(INSERT_HISTORY)
+                .bind(*id)
+                .bind(health.client.as_str())
+                .bind(health.service.as_str())
+                .bind(health.updated_ms)
+                .bind(health.status.as_str())
+                .bind(serde_json::to_string(health)?),
+            "business service history",
+        )?;
     }
     for silence in &rows.silences {
         out.push(
-            sqlx::query(
-                "INSERT INTO silences (id, client_id, ends_ms, body) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET ends_ms = excluded.ends_ms, body = excluded.body",
-            )
-            .bind(silence.id.as_str())
-            .bind(silence.client.as_str())
-            .bind(silence.ends_at_ms)
-            .bind(serde_json::to_string(silence)?),
+            sqlx::query(UPSERT_SILENCE)
+                .bind(silence.id.as_str())
+                .bind(silence.client.as_str())
+                .bind(silence.ends_at_ms)
+                .bind(serde_json::to_string(silence)?),
             "silence",
         )?;
     }
     if let Some(throttle) = &rows.throttle {
         out.push(
-            sqlx::query(
-                "INSERT INTO response_state (name, body) VALUES ('throttle', $1) \
-             ON CONFLICT (name) DO UPDATE SET body = excluded.body",
-            )
-            .bind(serde_json::to_string(throttle)?),
+            sqlx::query(UPSERT_THROTTLE).bind(serde_json::to_string(throttle)?),
             "the notification throttle",
         )?;
     }
     if let Some(state) = &rows.trigger_state {
         out.push(
-            sqlx::query(
-                "INSERT INTO response_state (name, body) VALUES ('crisis_triggers', $1) \
-             ON CONFLICT (name) DO UPDATE SET body = excluded.body",
-            )
-            .bind(serde_json::to_string(state)?),
+            sqlx::query(UPSERT_TRIGGER_STATE).bind(serde_json::to_string(state)?),
             "crisis trigger state",
         )?;
     }
