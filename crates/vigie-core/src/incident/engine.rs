@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::model::{
-    Alert, AlertId, AlertSignal, AlertStatus, Incident, IncidentId, IncidentStatus, Level,
+    Alert, AlertId, AlertSignal, AlertStatus, Incident, IncidentId, IncidentStatus, Labels, Level,
     TimelineEntry, TimelineKind,
 };
 use super::priority::{Matrix, higher_level, impact_from_criticality, urgency_from_severity};
@@ -712,9 +712,7 @@ impl IncidentBook {
         alert.status = AlertStatus::Firing;
         // The latest signal's labels win (a check's current state and output, the end a
         // Prometheus re-send announces); labels it does not carry stay.
-        for (name, value) in std::mem::take(&mut signal.labels) {
-            alert.labels.insert(name, value);
-        }
+        alert.labels.merge(std::mem::take(&mut signal.labels));
         let incident = self
             .incidents
             .get_mut(&alert.incident_id)
@@ -792,7 +790,7 @@ impl IncidentBook {
             first_seen_ms: signal.time_ms,
             last_seen_ms: signal.time_ms,
             last_event_id: signal.event_id,
-            labels: std::mem::take(&mut signal.labels),
+            labels: Labels::from(std::mem::take(&mut signal.labels)),
         });
 
         let mut effects = Vec::with_capacity(4);
@@ -1077,7 +1075,7 @@ fn add_assets(incident: &mut Incident, alert: &Alert) {
     let lateral = alert.labels.get("lateral_movement");
     let ends = ["source_asset", "target_asset"]
         .into_iter()
-        .filter_map(|end| lateral?.get(end)?.as_str());
+        .filter_map(|end| lateral.as_ref()?.get(end)?.as_str());
     for asset in alert.asset.as_deref().into_iter().chain(ends) {
         if let Err(at) = incident.assets.binary_search_by(|a| a.as_str().cmp(asset)) {
             incident.assets.insert(at, asset.to_owned());

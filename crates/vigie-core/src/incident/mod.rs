@@ -74,7 +74,7 @@ mod priority;
 
 pub use engine::{CommandError, Effect, GroupBy, GroupingPolicy, IncidentBook, IncidentCommand};
 pub use model::{
-    Alert, AlertId, AlertSignal, AlertStatus, Incident, IncidentId, IncidentStatus, Level,
+    Alert, AlertId, AlertSignal, AlertStatus, Incident, IncidentId, IncidentStatus, Labels, Level,
     Priority, TimelineEntry, TimelineKind,
 };
 pub use priority::{Matrix, impact_from_criticality, priority, urgency_from_severity};

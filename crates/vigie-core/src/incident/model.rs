@@ -3,6 +3,7 @@
 //! These are what the store persists and the API serves, field for field.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::event::Severity;
@@ -56,8 +57,142 @@ pub struct Alert {
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
     pub last_event_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub labels: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
+}
+
+/// An alert's labels: a JSON object kept as its compact text, in one allocation. An active
+/// alert lives in memory until it resolves, and most of it is labels (an Alertmanager alert
+/// carries its label set and annotations as nested objects); as maps of `Value`s they took
+/// four times the room. Readers parse what they need (`get`, `to_map`); the text is written
+/// out as it is to the store and the API.
+///
+/// The text is always a JSON object: it is only ever made from a map (`Labels::from`, or
+/// deserialized through one).
+#[derive(Clone)]
+pub struct Labels(Box<RawValue>);
+
+impl Labels {
+    pub fn new() -> Labels {
+        Labels::from(&Map::new())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.get() == "{}"
+    }
+
+    /// The compact JSON text of the object.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The labels as a map, in their order.
+    pub fn to_map(&self) -> Map<String, Value> {
+        serde_json::from_str(self.0.get()).expect("invariant: labels are a JSON object")
+    }
+
+    /// One label's value, parsed from the text without building the others.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        let mut de = serde_json::Deserializer::from_str(self.0.get());
+        serde::de::DeserializeSeed::deserialize(FindLabel(name), &mut de)
+            .expect("invariant: labels are a JSON object")
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Sets the given labels, keeping the others (a label already there keeps its place).
+    pub fn merge(&mut self, labels: Map<String, Value>) {
+        if labels.is_empty() {
+            return;
+        }
+        let mut map = self.to_map();
+        for (name, value) in labels {
+            map.insert(name, value);
+        }
+        *self = Labels::from(&map);
+    }
+}
+
+impl Default for Labels {
+    fn default() -> Labels {
+        Labels::new()
+    }
+}
+
+impl From<&Map<String, Value>> for Labels {
+    fn from(map: &Map<String, Value>) -> Labels {
+        Labels(
+            serde_json::value::to_raw_value(map)
+                .expect("invariant: a JSON map serializes (its keys are strings)"),
+        )
+    }
+}
+
+impl From<Map<String, Value>> for Labels {
+    fn from(map: Map<String, Value>) -> Labels {
+        Labels::from(&map)
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl std::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
+impl Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    /// Through a map, so that the text is an object and compact whatever the input's layout.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Labels, D::Error> {
+        Map::<String, Value>::deserialize(deserializer).map(Labels::from)
+    }
+}
+
+/// Reads one key's value out of a JSON object, skipping the others.
+struct FindLabel<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for FindLabel<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Option<Value>, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FindLabel<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<Option<Value>, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if found.is_none() && key == self.0 {
+                found = Some(map.next_value::<Value>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -196,4 +331,60 @@ pub struct TimelineEntry {
     pub actor: String,
     pub kind: TimelineKind,
     pub text: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn map(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn labels_read_one_key_without_the_others_and_merge_in_place() {
+        let mut labels = Labels::from(map(json!({
+            "labels": {"alertname": "DiskFull", "job": "node"},
+            "a\"quoted\\key": [1, {"x": null}],
+            "state": "WARNING",
+        })));
+        assert_eq!(
+            labels.get("labels"),
+            Some(json!({"alertname": "DiskFull", "job": "node"}))
+        );
+        assert_eq!(labels.get("a\"quoted\\key"), Some(json!([1, {"x": null}])));
+        assert_eq!(labels.get("alertname"), None, "only top-level keys");
+        assert!(labels.contains_key("state") && !labels.contains_key("output"));
+
+        labels.merge(map(json!({"state": "CRITICAL", "output": "disk_99%"})));
+        let text: Value = serde_json::from_str(labels.as_str()).unwrap();
+        assert_eq!(
+            text,
+            json!({
+                "labels": {"alertname": "DiskFull", "job": "node"},
+                "a\"quoted\\key": [1, {"x": null}],
+                "state": "CRITICAL",
+                "output": "disk_99%",
+            })
+        );
+        assert!(!labels.as_str().contains(char::is_whitespace), "compact");
+        assert!(!labels.is_empty() && Labels::new().is_empty());
+    }
+
+    #[test]
+    fn labels_deserialize_to_the_compact_text_and_refuse_non_objects() {
+        let labels: Labels = serde_json::from_str("{ \"b\" : 1,\n \"a\": [ 2 ] }").unwrap();
+        assert!(["{\"b\":1,\"a\":[2]}", "{\"a\":[2],\"b\":1}"].contains(&labels.as_str()));
+        assert_eq!(labels, Labels::from(map(json!({"b": 1, "a": [2]}))));
+        assert_eq!(serde_json::to_string(&labels).unwrap(), labels.as_str());
+        assert_eq!(
+            serde_json::to_value(&labels).unwrap(),
+            json!({"b": 1, "a": [2]})
+        );
+        for bad in ["[1]", "\"text\"", "null", "{\"a\":"] {
+            assert!(serde_json::from_str::<Labels>(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -278,7 +278,7 @@ impl Responder {
             return;
         }
         let ends = match alert.status {
-            AlertStatus::Firing => alert.labels.get("ends_at_ms").and_then(Value::as_i64),
+            AlertStatus::Firing => alert.labels.get("ends_at_ms").and_then(|v| v.as_i64()),
             AlertStatus::Resolved => None,
         };
         let old = self.ends.get(&alert.id).copied();
@@ -2060,10 +2060,10 @@ fn indicator_states<'a>(alerts: impl Iterator<Item = &'a Alert>) -> IndicatorSta
         let Some(asset) = &alert.asset else {
             continue;
         };
+        let labels = alert.labels.to_map();
         let status = if alert.source == "supervision" {
             Status::of_check_state(
-                alert
-                    .labels
+                labels
                     .get("state")
                     .and_then(Value::as_str)
                     .unwrap_or_default(),
@@ -2075,7 +2075,7 @@ fn indicator_states<'a>(alerts: impl Iterator<Item = &'a Alert>) -> IndicatorSta
                 _ => Status::Ok,
             }
         };
-        if let Some(check) = alert.labels.get("check_name").and_then(Value::as_str) {
+        if let Some(check) = labels.get("check_name").and_then(Value::as_str) {
             let slot = states
                 .checks
                 .entry((asset.clone(), check.to_owned()))
@@ -2094,8 +2094,9 @@ pub fn categories_of<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<String>
     let mut categories = BTreeSet::new();
     for alert in alerts {
         // A `category` label of its own, or of the Alertmanager alert it came from.
-        let own = alert.labels.get("category");
-        let prometheus = alert.labels.get("labels").and_then(|l| l.get("category"));
+        let labels = alert.labels.to_map();
+        let own = labels.get("category");
+        let prometheus = labels.get("labels").and_then(|l| l.get("category"));
         for category in [own, prometheus]
             .into_iter()
             .flatten()
@@ -2106,7 +2107,7 @@ pub fn categories_of<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<String>
         if alert.source == "supervision" {
             categories.insert("availability".to_owned());
         }
-        if alert.labels.contains_key("lateral_movement") {
+        if labels.contains_key("lateral_movement") {
             categories.insert("lateral_movement".to_owned());
         }
         let rule = alert.rule.to_ascii_lowercase();
@@ -2121,8 +2122,7 @@ pub fn categories_of<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<String>
                 categories.insert(category.to_owned());
             }
         }
-        let tags = alert
-            .labels
+        let tags = labels
             .get("tags")
             .and_then(Value::as_array)
             .into_iter()
@@ -2161,12 +2161,13 @@ fn alert_signature(alert: &Alert) -> u64 {
         alert.first_seen_ms,
     )
         .hash(&mut hasher);
-    let prometheus = alert.labels.get("labels");
+    let labels = alert.labels.to_map();
+    let prometheus = labels.get("labels");
     for label in [
-        alert.labels.get("category"),
+        labels.get("category"),
         prometheus.and_then(|l| l.get("category")),
-        alert.labels.get("lateral_movement"),
-        alert.labels.get("tags"),
+        labels.get("lateral_movement"),
+        labels.get("tags"),
     ] {
         hash_value(label, &mut hasher);
     }
@@ -2235,14 +2236,14 @@ fn spread_of(alerts: &[&Alert], window_ms: i64) -> usize {
 fn alert_labels(alert: &Alert, client: &Client) -> BTreeMap<String, String> {
     // An alert from Prometheus keeps its label set under `labels`: matchers see it flat, as
     // in Alertmanager.
-    let prometheus = alert
-        .labels
+    let own = alert.labels.to_map();
+    let prometheus = own
         .get("labels")
         .and_then(Value::as_object)
         .into_iter()
         .flatten();
     let mut labels: BTreeMap<String, String> = prometheus
-        .chain(alert.labels.iter())
+        .chain(own.iter())
         .filter_map(|(k, v)| match v {
             Value::String(s) => Some((k.clone(), s.clone())),
             Value::Number(n) => Some((k.clone(), n.to_string())),
@@ -2271,8 +2272,8 @@ fn alert_labels(alert: &Alert, client: &Client) -> BTreeMap<String, String> {
 }
 
 fn notified_alert(alert: &Alert, client: &Client, url: &str) -> NotifiedAlert {
-    let mut annotations: BTreeMap<String, String> = alert
-        .labels
+    let own = alert.labels.to_map();
+    let mut annotations: BTreeMap<String, String> = own
         .get("annotations")
         .and_then(Value::as_object)
         .into_iter()
@@ -2282,7 +2283,7 @@ fn notified_alert(alert: &Alert, client: &Client, url: &str) -> NotifiedAlert {
     annotations
         .entry("summary".to_owned())
         .or_insert_with(|| alert.title.clone());
-    if let Some(output) = alert.labels.get("output").and_then(Value::as_str) {
+    if let Some(output) = own.get("output").and_then(Value::as_str) {
         annotations.insert("description".to_owned(), output.to_owned());
     }
     NotifiedAlert {
@@ -2466,7 +2467,7 @@ mod tests {
             first_seen_ms,
             last_seen_ms: first_seen_ms,
             last_event_id: None,
-            labels: serde_json::Map::new(),
+            labels: vigie_core::incident::Labels::new(),
         }
     }
 
@@ -2706,10 +2707,8 @@ mod tests {
         supervision.rule = "check/postgres".into();
         let mut exfil = alert("b", 0);
         exfil.rule = "x".into();
-        exfil.labels.insert(
-            "tags".into(),
-            json!(["attack.exfiltration", "attack.t1048"]),
-        );
+        let tags = json!({"tags": ["attack.exfiltration", "attack.t1048"]});
+        exfil.labels.merge(tags.as_object().cloned().unwrap());
         let ransomware = alert("c", 0);
         assert_eq!(categories_of([supervision].iter()), ["availability"]);
         assert_eq!(categories_of([exfil].iter()), ["exfiltration"]);
@@ -2720,8 +2719,8 @@ mod tests {
     fn supervision_alerts_give_check_and_asset_states() {
         let mut check = alert("db", 0);
         check.source = "supervision".into();
-        check.labels.insert("state".into(), json!("WARNING"));
-        check.labels.insert("check_name".into(), json!("postgres"));
+        let state = json!({"state": "WARNING", "check_name": "postgres"});
+        check.labels.merge(state.as_object().cloned().unwrap());
         let mut resolved = alert("db", 0);
         resolved.status = AlertStatus::Resolved;
         let mut security = alert("mes", 0);

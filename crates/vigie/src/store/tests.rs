@@ -122,7 +122,7 @@ fn alert(id: i64, client: &str, incident_id: i64) -> Alert {
         first_seen_ms: 100,
         last_seen_ms: 150,
         last_event_id: Some(7),
-        labels: serde_json::Map::new(),
+        labels: vigie_core::incident::Labels::new(),
     }
 }
 
