@@ -3,7 +3,7 @@
 //! (client, fingerprint), alerts only ever join incidents of their own client, and every change
 //! comes out as an `Effect` so the store can replay it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -188,8 +188,10 @@ pub struct IncidentBook {
     /// Each incident's alerts, in id order: the order `Resolve` and `Close` emit them in.
     members: HashMap<IncidentId, Vec<AlertId>>,
     /// client → fingerprint → the alert a repeat updates. Nested so lookups borrow the
-    /// signal's strings instead of building a key.
-    live: HashMap<String, HashMap<String, AlertId>>,
+    /// signal's strings instead of building a key. The keys are the alerts' own strings.
+    live: HashMap<Arc<str>, HashMap<Arc<str>, AlertId>>,
+    /// The strings alerts repeat (client, rule, source, kind), shared.
+    names: Interner,
     /// client → group key → the New or Acknowledged incidents a new alert may join.
     joinable: HashMap<String, HashMap<String, Vec<IncidentId>>>,
 }
@@ -206,6 +208,7 @@ impl IncidentBook {
             alerts: HashMap::new(),
             members: HashMap::new(),
             live: HashMap::new(),
+            names: Interner::default(),
             joinable: HashMap::new(),
         }
     }
@@ -235,10 +238,14 @@ impl IncidentBook {
         // In id order, so that when a detached alert and its successor share a fingerprint
         // the successor (the newer id) is the one repeats find.
         alerts.sort_by_key(|alert| alert.id);
-        for alert in alerts {
+        for mut alert in alerts {
             let Some(members) = book.members.get_mut(&alert.incident_id) else {
                 continue;
             };
+            alert.client = book.names.share(&alert.client);
+            alert.rule = book.names.share(&alert.rule);
+            alert.source = book.names.share(&alert.source);
+            alert.kind = book.names.share(&alert.kind);
             book.next_alert_id = book.next_alert_id.max(alert.id + 1);
             members.push(alert.id);
             book.live
@@ -662,8 +669,8 @@ impl IncidentBook {
         let reopen_window_ms = self.policy(&signal.client).reopen_window_ms;
         let existing = self
             .live
-            .get(&signal.client)
-            .and_then(|by_fingerprint| by_fingerprint.get(&signal.fingerprint))
+            .get(signal.client.as_str())
+            .and_then(|by_fingerprint| by_fingerprint.get(signal.fingerprint.as_str()))
             .copied();
         if let Some(alert_id) = existing {
             let alert = self
@@ -774,17 +781,18 @@ impl IncidentBook {
             self.next_incident_id += 1;
             id
         });
+        let fingerprint: Arc<str> = Arc::from(signal.fingerprint.as_str());
         let alert = Arc::new(Alert {
             id: alert_id,
-            client: signal.client.clone(),
+            client: self.names.share(&signal.client),
             incident_id,
-            fingerprint: signal.fingerprint.clone(),
-            rule: signal.rule.clone(),
+            fingerprint: fingerprint.clone(),
+            rule: self.names.share(&signal.rule),
             title: signal.title.clone(),
             severity: signal.severity,
             asset: signal.asset.clone(),
-            source: signal.source.clone(),
-            kind: signal.kind.clone(),
+            source: self.names.share(&signal.source),
+            kind: self.names.share(&signal.kind),
             status: AlertStatus::Firing,
             count: 1,
             first_seen_ms: signal.time_ms,
@@ -857,9 +865,9 @@ impl IncidentBook {
         }
         self.members.entry(incident_id).or_default().push(alert_id);
         self.live
-            .entry(signal.client)
+            .entry(alert.client.clone())
             .or_default()
-            .insert(signal.fingerprint, alert_id);
+            .insert(fingerprint, alert_id);
         self.alerts.insert(alert_id, alert);
         effects
     }
@@ -914,12 +922,12 @@ impl IncidentBook {
                 continue;
             };
             // Only if the key still points here: a detached alert's successor keeps it.
-            if let Some(by_fingerprint) = self.live.get_mut(&alert.client) {
-                if by_fingerprint.get(&alert.fingerprint) == Some(&alert_id) {
-                    by_fingerprint.remove(&alert.fingerprint);
+            if let Some(by_fingerprint) = self.live.get_mut(&*alert.client) {
+                if by_fingerprint.get(&*alert.fingerprint) == Some(&alert_id) {
+                    by_fingerprint.remove(&*alert.fingerprint);
                 }
                 if by_fingerprint.is_empty() {
-                    self.live.remove(&alert.client);
+                    self.live.remove(&*alert.client);
                 }
             }
         }
@@ -1192,5 +1200,45 @@ mod tests {
         assert_eq!(describe_duration(45_000), "45 s");
         assert_eq!(describe_duration(250), "250 ms");
         assert_eq!(describe_duration(0), "0 ms");
+    }
+
+    #[test]
+    fn interned_names_are_shared_and_swept_once_no_alert_holds_them() {
+        let mut names = Interner::default();
+        let rule = names.share("rule/disk");
+        assert!(Arc::ptr_eq(&rule, &names.share("rule/disk")));
+        // 1,023 names nobody keeps, then the sweep at 1,024 keeps only the held one.
+        for i in 0..1_023 {
+            names.share(&format!("gone/{i}"));
+        }
+        assert_eq!(names.set.len(), 1_024);
+        names.share("after");
+        assert_eq!(names.swept_at, 1, "only `rule/disk` was still held");
+        assert_eq!(names.set.len(), 2);
+        assert!(Arc::ptr_eq(&rule, &names.share("rule/disk")));
+    }
+}
+
+/// Shares the strings that many alerts repeat (client, rule, source, kind): one allocation
+/// each instead of one per alert. Strings no alert holds any more are swept out once the set
+/// has doubled since the last sweep, so rules that stop firing do not accumulate.
+#[derive(Clone, Debug, Default)]
+struct Interner {
+    set: HashSet<Arc<str>>,
+    swept_at: usize,
+}
+
+impl Interner {
+    fn share(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.set.get(text) {
+            return shared.clone();
+        }
+        if self.set.len() >= 2 * self.swept_at.max(512) {
+            self.set.retain(|s| Arc::strong_count(s) > 1);
+            self.swept_at = self.set.len();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.set.insert(shared.clone());
+        shared
     }
 }

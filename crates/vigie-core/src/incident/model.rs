@@ -42,15 +42,15 @@ pub enum AlertStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub id: AlertId,
-    pub client: String,
+    pub client: std::sync::Arc<str>,
     pub incident_id: IncidentId,
-    pub fingerprint: String,
-    pub rule: String,
+    pub fingerprint: std::sync::Arc<str>,
+    pub rule: std::sync::Arc<str>,
     pub title: String,
     pub severity: Severity,
     pub asset: Option<String>,
-    pub source: String,
-    pub kind: String,
+    pub source: std::sync::Arc<str>,
+    pub kind: std::sync::Arc<str>,
     pub status: AlertStatus,
     /// How many signals this alert has absorbed (1 on creation).
     pub count: u64,

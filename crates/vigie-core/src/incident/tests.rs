@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Arc;
 
 use serde_json::Map;
 
@@ -225,6 +226,36 @@ fn a_recovered_alert_resolves_its_incident_once_no_alert_of_it_fires() {
         ),
     ];
     insta::assert_snapshot!(run(&mut book, &steps));
+}
+
+#[test]
+fn alerts_share_their_client_rule_source_and_kind_strings() {
+    let mut book = IncidentBook::new(1, 1);
+    book.apply(
+        IncidentCommand::Signal(signal("acme", "web1", "down", 0)),
+        0,
+    )
+    .unwrap();
+    book.apply(
+        IncidentCommand::Signal(signal("acme", "db1", "down", 10)),
+        10,
+    )
+    .unwrap();
+    let alerts: Vec<&Alert> = book.live_alerts_of("acme").collect();
+    assert_eq!(alerts.len(), 2);
+    let (a, b) = (alerts[0], alerts[1]);
+    assert!(Arc::ptr_eq(&a.client, &b.client) && Arc::ptr_eq(&a.rule, &b.rule));
+    assert!(Arc::ptr_eq(&a.source, &b.source) && Arc::ptr_eq(&a.kind, &b.kind));
+    // Restored from the store (each string read on its own), they share again.
+    let stored: Vec<Alert> = alerts
+        .iter()
+        .map(|a| serde_json::from_str(&serde_json::to_string(a).unwrap()).unwrap())
+        .collect();
+    assert!(!Arc::ptr_eq(&stored[0].rule, &stored[1].rule));
+    let restored = IncidentBook::restore(book.incidents().cloned().collect(), stored, 1, 1);
+    let alerts: Vec<&Alert> = restored.live_alerts_of("acme").collect();
+    assert_eq!(alerts.len(), 2);
+    assert!(Arc::ptr_eq(&alerts[0].rule, &alerts[1].rule));
 }
 
 #[test]

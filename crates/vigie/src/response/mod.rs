@@ -274,7 +274,7 @@ impl Responder {
     }
 
     fn track_expiry(&mut self, alert: &Alert) {
-        if alert.source != "alertmanager" {
+        if &*alert.source != "alertmanager" {
             return;
         }
         let ends = match alert.status {
@@ -316,8 +316,8 @@ impl Responder {
                 continue;
             }
             commands.push(IncidentCommand::ResolveAlert {
-                client: alert.client.clone(),
-                fingerprint: alert.fingerprint.clone(),
+                client: alert.client.to_string(),
+                fingerprint: alert.fingerprint.to_string(),
                 actor: "vigie".into(),
             });
         }
@@ -510,8 +510,8 @@ impl Responder {
         for effect in effects {
             match effect {
                 Effect::Alert(alert) => {
-                    if !alert_clients.contains(&alert.client) {
-                        alert_clients.insert(alert.client.clone());
+                    if !alert_clients.contains(&*alert.client) {
+                        alert_clients.insert(alert.client.to_string());
                     }
                     self.track_expiry(alert);
                     let signature = (alert.incident_id, alert_signature(alert));
@@ -853,7 +853,7 @@ impl Responder {
             return None;
         }
         let supervision =
-            |book: &IncidentBook, id: i64| book.alerts_of(id).any(|a| a.source == "supervision");
+            |book: &IncidentBook, id: i64| book.alerts_of(id).any(|a| &*a.source == "supervision");
         let side = supervision(book, id);
         let window = client.incident_grouping.window_ms;
         let partner = book
@@ -1099,7 +1099,7 @@ impl Responder {
         let categories = categories_of(alerts.iter().copied());
         let sources: Vec<String> = alerts
             .iter()
-            .map(|a| a.source.clone())
+            .map(|a| a.source.to_string())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -1527,8 +1527,8 @@ impl Responder {
             categories: categories_of(alerts.iter().copied()),
             rules: alerts
                 .iter()
-                .filter(|a| a.source != "supervision")
-                .map(|a| (a.rule.clone(), a.last_seen_ms))
+                .filter(|a| &*a.source != "supervision")
+                .map(|a| (a.rule.to_string(), a.last_seen_ms))
                 .collect(),
             max_criticality,
         }
@@ -2061,7 +2061,7 @@ fn indicator_states<'a>(alerts: impl Iterator<Item = &'a Alert>) -> IndicatorSta
             continue;
         };
         let labels = alert.labels.to_map();
-        let status = if alert.source == "supervision" {
+        let status = if &*alert.source == "supervision" {
             Status::of_check_state(
                 labels
                     .get("state")
@@ -2104,7 +2104,7 @@ pub fn categories_of<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<String>
         {
             categories.insert(category.to_ascii_lowercase());
         }
-        if alert.source == "supervision" {
+        if &*alert.source == "supervision" {
             categories.insert("availability".to_owned());
         }
         if labels.contains_key("lateral_movement") {
@@ -2251,14 +2251,14 @@ fn alert_labels(alert: &Alert, client: &Client) -> BTreeMap<String, String> {
             _ => None,
         })
         .collect();
-    labels.insert("client".into(), alert.client.clone());
-    labels.insert("rule".into(), alert.rule.clone());
+    labels.insert("client".into(), alert.client.to_string());
+    labels.insert("rule".into(), alert.rule.to_string());
     labels
         .entry("alertname".into())
-        .or_insert_with(|| alert.rule.clone());
+        .or_insert_with(|| alert.rule.to_string());
     labels.insert("severity".into(), alert.severity.as_str().to_owned());
-    labels.insert("source".into(), alert.source.clone());
-    labels.insert("kind".into(), alert.kind.clone());
+    labels.insert("source".into(), alert.source.to_string());
+    labels.insert("kind".into(), alert.kind.to_string());
     if let Some(asset) = &alert.asset {
         labels.insert("asset".into(), asset.clone());
         if let Some(a) = client.assets.iter().find(|a| a.id == *asset) {
@@ -2287,7 +2287,7 @@ fn notified_alert(alert: &Alert, client: &Client, url: &str) -> NotifiedAlert {
         annotations.insert("description".to_owned(), output.to_owned());
     }
     NotifiedAlert {
-        fingerprint: alert.fingerprint.clone(),
+        fingerprint: alert.fingerprint.to_string(),
         status: match alert.status {
             AlertStatus::Firing => core_notify::AlertStatus::Firing,
             AlertStatus::Resolved => core_notify::AlertStatus::Resolved,

@@ -372,7 +372,7 @@ impl Store {
                 let alert = &row.record;
                 query
                     .bind(alert.id)
-                    .bind(alert.client.as_str())
+                    .bind(&*alert.client)
                     .bind(alert.incident_id)
                     .bind(rows::alert_status_str(alert.status))
                     .bind(alert.severity.rank())

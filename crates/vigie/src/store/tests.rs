@@ -110,7 +110,7 @@ fn alert(id: i64, client: &str, incident_id: i64) -> Alert {
         id,
         client: client.into(),
         incident_id,
-        fingerprint: format!("fp{id}"),
+        fingerprint: format!("fp{id}").into(),
         rule: "severity-error".into(),
         title: "disk full".into(),
         severity: Severity::Error,
