@@ -93,8 +93,14 @@ impl Labels {
 
     /// One label's value, parsed from the text without building the others.
     pub fn get(&self, name: &str) -> Option<Value> {
+        self.get_path(&[name])
+    }
+
+    /// The value at a path of keys into nested objects (`["labels", "category"]`), parsed
+    /// from the text without building anything else.
+    pub fn get_path(&self, path: &[&str]) -> Option<Value> {
         let mut de = serde_json::Deserializer::from_str(self.0.get());
-        serde::de::DeserializeSeed::deserialize(FindLabel(name), &mut de)
+        serde::de::DeserializeSeed::deserialize(FindLabel(path), &mut de)
             .expect("invariant: labels are a JSON object")
     }
 
@@ -161,14 +167,18 @@ impl<'de> Deserialize<'de> for Labels {
     }
 }
 
-/// Reads one key's value out of a JSON object, skipping the others.
-struct FindLabel<'a>(&'a str);
+/// Reads the value at a path of keys out of nested JSON objects, skipping everything else:
+/// nothing is allocated but the value found. Not an object where a key is looked for: none.
+struct FindLabel<'a>(&'a [&'a str]);
 
 impl<'de> serde::de::DeserializeSeed<'de> for FindLabel<'_> {
     type Value = Option<Value>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Option<Value>, D::Error> {
-        de.deserialize_map(self)
+        match self.0 {
+            [] => Value::deserialize(de).map(Some),
+            _ => de.deserialize_any(self),
+        }
     }
 }
 
@@ -176,22 +186,58 @@ impl<'de> serde::de::Visitor<'de> for FindLabel<'_> {
     type Value = Option<Value>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
+        f.write_str("any JSON value")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(
         self,
         mut map: A,
     ) -> Result<Option<Value>, A::Error> {
+        let (first, rest) = self
+            .0
+            .split_first()
+            .expect("a path reaches the visitor non-empty");
         let mut found = None;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if found.is_none() && key == self.0 {
-                found = Some(map.next_value::<Value>()?);
+            if found.is_none() && key == *first {
+                found = map.next_value_seed(FindLabel(rest))?;
             } else {
                 map.next_value::<serde::de::IgnoredAny>()?;
             }
         }
         Ok(found)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<Option<Value>, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 }
 
@@ -356,6 +402,10 @@ mod tests {
         );
         assert_eq!(labels.get("a\"quoted\\key"), Some(json!([1, {"x": null}])));
         assert_eq!(labels.get("alertname"), None, "only top-level keys");
+        assert_eq!(labels.get_path(&["labels", "job"]), Some(json!("node")));
+        assert_eq!(labels.get_path(&["labels", "nope"]), None);
+        assert_eq!(labels.get_path(&["state", "x"]), None, "not an object");
+        assert_eq!(labels.get_path(&["a\"quoted\\key", "x"]), None, "an array");
         assert!(labels.contains_key("state") && !labels.contains_key("output"));
 
         labels.merge(map(json!({"state": "CRITICAL", "output": "disk_99%"})));

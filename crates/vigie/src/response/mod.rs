@@ -2060,11 +2060,12 @@ fn indicator_states<'a>(alerts: impl Iterator<Item = &'a Alert>) -> IndicatorSta
         let Some(asset) = &alert.asset else {
             continue;
         };
-        let labels = alert.labels.to_map();
         let status = if &*alert.source == "supervision" {
             Status::of_check_state(
-                labels
+                alert
+                    .labels
                     .get("state")
+                    .as_ref()
                     .and_then(Value::as_str)
                     .unwrap_or_default(),
             )
@@ -2075,10 +2076,10 @@ fn indicator_states<'a>(alerts: impl Iterator<Item = &'a Alert>) -> IndicatorSta
                 _ => Status::Ok,
             }
         };
-        if let Some(check) = labels.get("check_name").and_then(Value::as_str) {
+        if let Some(Value::String(check)) = alert.labels.get("check_name") {
             let slot = states
                 .checks
-                .entry((asset.clone(), check.to_owned()))
+                .entry((asset.clone(), check))
                 .or_insert(Status::Ok);
             *slot = (*slot).max(status);
         }
@@ -2094,20 +2095,15 @@ pub fn categories_of<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<String>
     let mut categories = BTreeSet::new();
     for alert in alerts {
         // A `category` label of its own, or of the Alertmanager alert it came from.
-        let labels = alert.labels.to_map();
-        let own = labels.get("category");
-        let prometheus = labels.get("labels").and_then(|l| l.get("category"));
-        for category in [own, prometheus]
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        let own = alert.labels.get("category");
+        let prometheus = alert.labels.get_path(&["labels", "category"]);
+        for category in [own, prometheus].iter().flatten().filter_map(Value::as_str) {
             categories.insert(category.to_ascii_lowercase());
         }
         if &*alert.source == "supervision" {
             categories.insert("availability".to_owned());
         }
-        if labels.contains_key("lateral_movement") {
+        if alert.labels.contains_key("lateral_movement") {
             categories.insert("lateral_movement".to_owned());
         }
         let rule = alert.rule.to_ascii_lowercase();
@@ -2122,8 +2118,9 @@ pub fn categories_of<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<String>
                 categories.insert(category.to_owned());
             }
         }
-        let tags = labels
-            .get("tags")
+        let tags = alert.labels.get("tags");
+        let tags = tags
+            .as_ref()
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -2161,15 +2158,13 @@ fn alert_signature(alert: &Alert) -> u64 {
         alert.first_seen_ms,
     )
         .hash(&mut hasher);
-    let labels = alert.labels.to_map();
-    let prometheus = labels.get("labels");
     for label in [
-        labels.get("category"),
-        prometheus.and_then(|l| l.get("category")),
-        labels.get("lateral_movement"),
-        labels.get("tags"),
+        alert.labels.get("category"),
+        alert.labels.get_path(&["labels", "category"]),
+        alert.labels.get("lateral_movement"),
+        alert.labels.get("tags"),
     ] {
-        hash_value(label, &mut hasher);
+        hash_value(label.as_ref(), &mut hasher);
     }
     hasher.finish()
 }

@@ -162,6 +162,11 @@ pub struct Store {
 // SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 const EVENT_ROWS_PER_STATEMENT: usize = 500;
 
+/// The SQLite writer's page cache, in KiB. Pages it does not hold come from the kernel's
+/// page cache with a read. 16 MiB ingests as fast as 64 MiB did (alternated runs of `vigie
+/// bench ingest`, BENCHMARKS.md) and holds 48 MiB less.
+const WRITER_CACHE_KIB: i64 = 16_384;
+
 impl Store {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
     /// `sqlite:///path/to/vigie.db` or `postgres://user@host:port/db`.
@@ -175,8 +180,8 @@ impl Store {
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                // The writer's page cache holds the hot index pages of the event tables; the
-                // readers serve pages of results and need less.
+                // The writer's page cache holds the hot index pages of the event tables (see
+                // `WRITER_CACHE_KIB`); the readers serve pages of results.
                 let connect = |max: u32, cache_kib: i64| {
                     AnyPoolOptions::new()
                         .max_connections(max)
@@ -199,7 +204,7 @@ impl Store {
                         })
                         .connect(&url)
                 };
-                let writer = connect(1, 65_536)
+                let writer = connect(1, WRITER_CACHE_KIB)
                     .await
                     .with_context(|| format!("cannot open SQLite database {url}"))?;
                 // Migrate before readers open, so they see the schema.
