@@ -195,8 +195,21 @@ pub struct Responder {
     /// What priority and the crisis triggers read of each live alert (`alert_signature`),
     /// and of each open incident (`incident_signature`), as of their last look: an incident
     /// whose alerts were only sent again (count and times moved) is not looked at again.
-    alert_signatures: HashMap<i64, (i64, u64)>,
+    alert_signatures: HashMap<i64, AlertFacts>,
     incident_signatures: HashMap<i64, u64>,
+    /// The categories of the live alerts that have some not known by name (`alert_categories`).
+    custom_categories: HashMap<i64, Vec<String>>,
+}
+
+/// What the responder keeps of a live alert between batches (see `alert_signatures`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct AlertFacts {
+    incident: i64,
+    signature: u64,
+    /// Its categories known by name, as bits of `KNOWN_CATEGORIES`: an incident's categories
+    /// are the union of its alerts', and re-reading every alert's labels for each new alert
+    /// of a large incident cost more than the rest of its intake.
+    categories: u8,
 }
 
 /// What the supervision runtime told of the checks in downtime (see `take_downtime_view`).
@@ -255,6 +268,7 @@ impl Responder {
             services: HashMap::new(),
             limits: HashMap::new(),
             alert_signatures: HashMap::new(),
+            custom_categories: HashMap::new(),
             incident_signatures: HashMap::new(),
         }
     }
@@ -271,6 +285,45 @@ impl Responder {
         for alert in &alerts {
             self.track_expiry(alert);
         }
+    }
+
+    /// Keeps what priority and the triggers read of a changed alert; whether that moved.
+    fn remember(&mut self, alert: &Alert) -> bool {
+        let (categories, custom) = alert_categories(alert);
+        if custom.is_empty() {
+            self.custom_categories.remove(&alert.id);
+        } else {
+            self.custom_categories.insert(alert.id, custom);
+        }
+        let facts = AlertFacts {
+            incident: alert.incident_id,
+            signature: alert_signature(alert),
+            categories,
+        };
+        self.alert_signatures.insert(alert.id, facts) != Some(facts)
+    }
+
+    /// `categories_of` the alerts, from what was kept of each as of its last change; an alert
+    /// not seen since the start is read from its labels.
+    fn categories(&self, alerts: &[&Alert]) -> Vec<String> {
+        let mut known = 0;
+        let mut custom = BTreeSet::new();
+        for alert in alerts {
+            match self.alert_signatures.get(&alert.id) {
+                Some(facts) => {
+                    known |= facts.categories;
+                    if let Some(others) = self.custom_categories.get(&alert.id) {
+                        custom.extend(others.iter().cloned());
+                    }
+                }
+                None => {
+                    let (bits, others) = alert_categories(alert);
+                    known |= bits;
+                    custom.extend(others);
+                }
+            }
+        }
+        category_names(known, custom)
     }
 
     fn track_expiry(&mut self, alert: &Alert) {
@@ -514,8 +567,7 @@ impl Responder {
                         alert_clients.insert(alert.client.to_string());
                     }
                     self.track_expiry(alert);
-                    let signature = (alert.incident_id, alert_signature(alert));
-                    if self.alert_signatures.insert(alert.id, signature) != Some(signature) {
+                    if self.remember(alert) {
                         moved.insert(alert.incident_id);
                     }
                 }
@@ -668,7 +720,9 @@ impl Responder {
                 .retain(|id, _| book.incident(*id).is_some_and(|i| is_open(i.status)));
             let open = &self.incident_signatures;
             self.alert_signatures
-                .retain(|_, (incident, _)| open.contains_key(incident));
+                .retain(|_, facts| open.contains_key(&facts.incident));
+            let live = &self.alert_signatures;
+            self.custom_categories.retain(|id, _| live.contains_key(id));
         }
         let facts: Vec<IncidentFacts> = if scan {
             // Only time tells for `unresolved` and `same_attack`: the tick looks at the
@@ -1026,13 +1080,17 @@ impl Responder {
         } else {
             firing
         } {
-            raise(
-                &mut urgency,
-                vigie_core::incident::urgency_from_severity(alert.severity),
-                format!("{} ({})", alert.title, alert.severity.as_str()),
-            );
+            // Only what `raise` keeps is written out: an incident may hold thousands of alerts.
+            let level = vigie_core::incident::urgency_from_severity(alert.severity);
+            if level < urgency.0 || (level == urgency.0 && urgency.1.len() < 4) {
+                raise(
+                    &mut urgency,
+                    level,
+                    format!("{} ({})", alert.title, alert.severity.as_str()),
+                );
+            }
         }
-        let categories = categories_of(alerts.iter().copied());
+        let categories = self.categories(&alerts);
         for category in &categories {
             if policy
                 .urgent_categories
@@ -1096,7 +1154,7 @@ impl Responder {
         out: &mut Reaction,
     ) {
         let alerts: Vec<&Alert> = book.alerts_of(incident.id).collect();
-        let categories = categories_of(alerts.iter().copied());
+        let categories = self.categories(&alerts);
         let sources: Vec<String> = alerts
             .iter()
             .map(|a| a.source.to_string())
@@ -1524,7 +1582,7 @@ impl Responder {
             open: is_open(incident.status),
             opened_ms: incident.created_ms,
             level: self.escalations.get(&incident.id).map_or(1, |r| r.level),
-            categories: categories_of(alerts.iter().copied()),
+            categories: self.categories(&alerts),
             rules: alerts
                 .iter()
                 .filter(|a| &*a.source != "supervision")
@@ -2089,58 +2147,99 @@ fn indicator_states<'a>(alerts: impl Iterator<Item = &'a Alert>) -> IndicatorSta
     states
 }
 
+/// The categories `alert_categories` finds other than by a `category` label, as bits of a `u8`
+/// by position.
+const KNOWN_CATEGORIES: [&str; 5] = [
+    "availability",
+    "exfiltration",
+    "lateral_movement",
+    "ransomware",
+    "spam",
+];
+
+fn known_category(name: &str) -> u8 {
+    KNOWN_CATEGORIES
+        .iter()
+        .position(|known| *known == name)
+        .map_or(0, |at| 1 << at)
+}
+
 /// Categories of alerts, from their labels and ATT&CK tags: `ransomware`, `exfiltration`,
-/// `lateral_movement`, `availability` (supervision), plus any `category` label.
+/// `lateral_movement`, `availability` (supervision), plus any `category` label. Sorted.
 pub fn categories_of<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<String> {
-    let mut categories = BTreeSet::new();
+    let mut known = 0;
+    let mut custom = BTreeSet::new();
     for alert in alerts {
-        // A `category` label of its own, or of the Alertmanager alert it came from.
-        let own = alert.labels.get("category");
-        let prometheus = alert.labels.get_path(&["labels", "category"]);
-        for category in [own, prometheus].iter().flatten().filter_map(Value::as_str) {
-            categories.insert(category.to_ascii_lowercase());
-        }
-        if &*alert.source == "supervision" {
-            categories.insert("availability".to_owned());
-        }
-        if alert.labels.contains_key("lateral_movement") {
-            categories.insert("lateral_movement".to_owned());
-        }
-        let rule = alert.rule.to_ascii_lowercase();
-        for (needle, category) in [
-            ("ransomware", "ransomware"),
-            ("exfiltration", "exfiltration"),
-            ("lateral_movement", "lateral_movement"),
-            ("lateral-movement", "lateral_movement"),
-            ("spam", "spam"),
-        ] {
-            if rule.contains(needle) {
-                categories.insert(category.to_owned());
-            }
-        }
-        let tags = alert.labels.get("tags");
-        let tags = tags
-            .as_ref()
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str);
-        for tag in tags {
-            let tag = tag.to_ascii_lowercase();
-            let category = match tag.as_str() {
-                "attack.t1486" | "attack.t1490" | "attack.t1485" => Some("ransomware"),
-                "attack.exfiltration" | "attack.t1041" | "attack.t1048" | "attack.t1567" => {
-                    Some("exfiltration")
-                }
-                "attack.lateral_movement" | "attack.lateral-movement" => Some("lateral_movement"),
-                _ => None,
-            };
-            if let Some(category) = category {
-                categories.insert(category.to_owned());
-            }
+        let (bits, others) = alert_categories(alert);
+        known |= bits;
+        custom.extend(others);
+    }
+    category_names(known, custom)
+}
+
+/// The sorted names of known categories (bits) and others.
+fn category_names(known: u8, mut custom: BTreeSet<String>) -> Vec<String> {
+    for (at, name) in KNOWN_CATEGORIES.iter().enumerate() {
+        if known & (1 << at) != 0 {
+            custom.insert((*name).to_owned());
         }
     }
-    categories.into_iter().collect()
+    custom.into_iter().collect()
+}
+
+/// One alert's categories: those of `KNOWN_CATEGORIES` as bits, and its other `category`
+/// labels (its own, or the Alertmanager alert's), lowercased.
+fn alert_categories(alert: &Alert) -> (u8, Vec<String>) {
+    let mut known = 0;
+    let mut custom = Vec::new();
+    let own = alert.labels.get("category");
+    let prometheus = alert.labels.get_path(&["labels", "category"]);
+    for category in [own, prometheus].iter().flatten().filter_map(Value::as_str) {
+        let category = category.to_ascii_lowercase();
+        match known_category(&category) {
+            0 if !custom.contains(&category) => custom.push(category),
+            0 => {}
+            bit => known |= bit,
+        }
+    }
+    if &*alert.source == "supervision" {
+        known |= known_category("availability");
+    }
+    if alert.labels.contains_key("lateral_movement") {
+        known |= known_category("lateral_movement");
+    }
+    let rule = alert.rule.to_ascii_lowercase();
+    for (needle, category) in [
+        ("ransomware", "ransomware"),
+        ("exfiltration", "exfiltration"),
+        ("lateral_movement", "lateral_movement"),
+        ("lateral-movement", "lateral_movement"),
+        ("spam", "spam"),
+    ] {
+        if rule.contains(needle) {
+            known |= known_category(category);
+        }
+    }
+    let tags = alert.labels.get("tags");
+    let tags = tags
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    for tag in tags {
+        known |= match tag.to_ascii_lowercase().as_str() {
+            "attack.t1486" | "attack.t1490" | "attack.t1485" => known_category("ransomware"),
+            "attack.exfiltration" | "attack.t1041" | "attack.t1048" | "attack.t1567" => {
+                known_category("exfiltration")
+            }
+            "attack.lateral_movement" | "attack.lateral-movement" => {
+                known_category("lateral_movement")
+            }
+            _ => 0,
+        };
+    }
+    (known, custom)
 }
 
 /// What priority (`prioritize`) and the crisis triggers (`facts`) read of an alert, hashed:
@@ -2708,6 +2807,47 @@ mod tests {
         assert_eq!(categories_of([supervision].iter()), ["availability"]);
         assert_eq!(categories_of([exfil].iter()), ["exfiltration"]);
         assert_eq!(categories_of([ransomware].iter()), ["ransomware"]);
+    }
+
+    #[test]
+    fn kept_categories_follow_each_alert_change() {
+        let mut responder = Responder::restore(ResponseState::default(), 1, String::new());
+        let mut custom = alert("a", 0);
+        custom.rule = "x".into();
+        let labels = json!({"category": "Phishing", "labels": {"category": "spam"}});
+        custom.labels = vigie_core::incident::Labels::from(labels.as_object().cloned().unwrap());
+        let mut plain = alert("b", 0);
+        plain.id = 2;
+        plain.rule = "y".into();
+        let never_seen = {
+            let mut a = alert("c", 0);
+            a.id = 3;
+            a
+        };
+        assert!(responder.remember(&custom) && responder.remember(&plain));
+        assert!(!responder.remember(&plain), "unchanged");
+        let all = [&custom, &plain, &never_seen];
+        assert_eq!(
+            responder.categories(&all),
+            ["phishing", "ransomware", "spam"]
+        );
+        assert_eq!(
+            responder.categories(&all),
+            categories_of(all.iter().copied())
+        );
+
+        // The custom category goes, a tag comes: the kept facts follow.
+        custom.labels = vigie_core::incident::Labels::new();
+        let tags = json!({"tags": ["attack.t1048"]});
+        plain.labels = vigie_core::incident::Labels::from(tags.as_object().cloned().unwrap());
+        assert!(responder.remember(&custom) && responder.remember(&plain));
+        let all = [&custom, &plain, &never_seen];
+        assert_eq!(responder.categories(&all), ["exfiltration", "ransomware"]);
+        assert_eq!(
+            responder.categories(&all),
+            categories_of(all.iter().copied())
+        );
+        assert!(responder.custom_categories.is_empty());
     }
 
     #[test]
