@@ -1583,11 +1583,7 @@ impl Responder {
             opened_ms: incident.created_ms,
             level: self.escalations.get(&incident.id).map_or(1, |r| r.level),
             categories: self.categories(&alerts),
-            rules: alerts
-                .iter()
-                .filter(|a| &*a.source != "supervision")
-                .map(|a| (a.rule.to_string(), a.last_seen_ms))
-                .collect(),
+            rules: last_fired_rules(&alerts),
             max_criticality,
         }
     }
@@ -2302,6 +2298,19 @@ fn incident_signature(incident: &Incident) -> u64 {
     hasher.finish()
 }
 
+/// Each detection rule of the alerts (not supervision's), once, with when it last fired.
+fn last_fired_rules(alerts: &[&Alert]) -> Vec<(String, i64)> {
+    let mut rules: BTreeMap<&str, i64> = BTreeMap::new();
+    for alert in alerts.iter().filter(|a| &*a.source != "supervision") {
+        let last = rules.entry(&alert.rule).or_insert(alert.last_seen_ms);
+        *last = (*last).max(alert.last_seen_ms);
+    }
+    rules
+        .into_iter()
+        .map(|(rule, last)| (rule.to_owned(), last))
+        .collect()
+}
+
 /// The most distinct assets whose alerts first fired within one window.
 fn spread_of(alerts: &[&Alert], window_ms: i64) -> usize {
     let mut firsts: BTreeMap<&str, i64> = BTreeMap::new();
@@ -2807,6 +2816,25 @@ mod tests {
         assert_eq!(categories_of([supervision].iter()), ["availability"]);
         assert_eq!(categories_of([exfil].iter()), ["exfiltration"]);
         assert_eq!(categories_of([ransomware].iter()), ["ransomware"]);
+    }
+
+    #[test]
+    fn each_rule_is_listed_once_with_its_last_firing() {
+        let mut alerts: Vec<Alert> = (0..3).map(|i| alert("a", i * 10)).collect();
+        alerts[1].rule = "other".into();
+        alerts[2].source = "supervision".into();
+        alerts[2].last_seen_ms = 99;
+        let mut late = alert("b", 50);
+        late.id = 9;
+        alerts.push(late);
+        let refs: Vec<&Alert> = alerts.iter().collect();
+        assert_eq!(
+            last_fired_rules(&refs),
+            [
+                ("other".to_owned(), 10),
+                ("vigie-ransomware-note".to_owned(), 50)
+            ]
+        );
     }
 
     #[test]
