@@ -5,7 +5,9 @@
 mod json;
 mod time;
 
-pub use json::{EventError, event_from_json};
+pub use json::{
+    EventError, LineError, event_from_json, event_from_json_slice, events_from_json_array,
+};
 pub use time::{format_rfc3339_ms, parse_rfc3339_ms};
 
 use serde::{Deserialize, Serialize};

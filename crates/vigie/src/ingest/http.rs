@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use vigie_core::estate::Estate;
-use vigie_core::event::{Event, event_from_json};
+use vigie_core::event::{Event, event_from_json_slice, events_from_json_array};
 
 use crate::api::{ApiError, AppState};
 use crate::auth::{Caller, Role};
@@ -144,18 +144,17 @@ pub fn parse_batch(
             problems.push(problem);
         }
     };
-    let check = |value: Value| {
-        let event = event_from_json(value, received_ms, "http").map_err(|e| e.to_string())?;
+    let check = |event: Event| {
         check_client(&event, caller, estate)?;
         Ok::<Event, String>(event)
     };
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
     match first.map(|i| body[i]) {
         None => return Err(ApiError::bad_request("the body holds no events")),
-        Some(b'[') => match serde_json::from_slice::<Vec<Value>>(body) {
-            Ok(values) => {
-                for (index, value) in values.into_iter().enumerate() {
-                    match check(value) {
+        Some(b'[') => match events_from_json_array(body, received_ms, "http") {
+            Ok(read) => {
+                for (index, event) in read.into_iter().enumerate() {
+                    match event.map_err(|e| e.to_string()).and_then(check) {
                         Ok(event) => events.push(event),
                         Err(message) => report(json!({ "index": index }), message),
                     }
@@ -174,14 +173,12 @@ pub fn parse_batch(
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                match serde_json::from_slice::<Value>(line) {
-                    Ok(value) => match check(value) {
-                        Ok(event) => events.push(event),
-                        Err(message) => report(json!({ "line": number + 1 }), message),
-                    },
-                    Err(error) => {
-                        report(json!({ "line": number + 1 }), format!("not JSON: {error}"))
-                    }
+                let event = event_from_json_slice(line, received_ms, "http")
+                    .map_err(|e| e.to_string())
+                    .and_then(check);
+                match event {
+                    Ok(event) => events.push(event),
+                    Err(message) => report(json!({ "line": number + 1 }), message),
                 }
             }
         }
