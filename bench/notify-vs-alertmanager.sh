@@ -21,6 +21,7 @@
 #   PRODUCTS  which products (default: "alertmanager vigie")
 #   OUT       where the outputs go (default: target/bench-notify)
 #   NO_BUILD  set to use target/release/vigie as it is
+#   VIGIE     the vigie binary to run (default: target/release/vigie)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ MEMORY=${MEMORY:-100000}
 PRODUCTS=${PRODUCTS:-alertmanager vigie}
 OUT=${OUT:-target/bench-notify}
 mkdir -p "$OUT"
-vigie=target/release/vigie
+vigie=${VIGIE:-target/release/vigie}
 
 if [ -z "${NO_BUILD:-}" ]; then
     echo "== building (release)"

@@ -3,15 +3,24 @@
 //! A million checks are ~1 GB of small, long-lived allocations, replaced one result at a
 //! time. glibc keeps what is freed for reuse, and by default gives threads up to eight
 //! arenas per core: a first start's temporary structures, and statuses freed on another
-//! worker thread than the one that made them, stay resident. One arena per core, and a trim
-//! now and then (`trim`, from the supervision task), hand that memory back.
+//! worker thread than the one that made them, stay resident. Fewer arenas, and a trim now
+//! and then (`trim`, from the supervision task), hand that memory back.
+//!
+//! Fewer arenas also means more threads waiting on one arena's lock. The ingest path
+//! allocates a few dozen small strings per event on every request's parsing thread: with one
+//! arena per core it spent a third of its time in malloc and free and lost about a quarter
+//! of its rate (BENCHMARKS.md, "Durable ingest"). Four per core keeps that rate.
 
-/// One malloc arena per core. Call before any thread starts.
+/// Arenas per core: the ingest rate with 1, 2 and 4 per core was about 75 %, 90 % and 100 %
+/// of the rate with glibc's default of 8.
+const ARENAS_PER_CORE: usize = 4;
+
+/// Caps glibc's malloc arenas at [`ARENAS_PER_CORE`] per core. Call before any thread starts.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
+        let arenas = libc::c_int::try_from(cores * ARENAS_PER_CORE).unwrap_or(libc::c_int::MAX);
         // SAFETY: `mallopt` only sets a tunable of the allocator.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, arenas);
