@@ -20,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -371,6 +372,11 @@ pub async fn start_with_perfdata(
     let app = router(state.clone());
     let mut http_stopped = stopped.clone();
     let http = tokio::spawn(async move {
+        // Answers go out at once: with Nagle's algorithm a response written in two parts
+        // waits for the client's delayed acknowledgement (40 ms on Linux).
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = http_stopped.wait_for(|stop| *stop).await;

@@ -32,6 +32,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -432,7 +433,9 @@ impl ReceiverThread {
             .name("bench-receiver".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|stream| {
+                        let _ = stream.set_nodelay(true);
+                    });
                     axum::serve(listener, app)
                         .with_graceful_shutdown(async move {
                             let _ = stopped.await;

@@ -881,6 +881,11 @@ impl Writer {
         effects.append(&mut reaction.effects);
         batch.notifications.append(&mut reaction.notifications);
         self.collect_effects(effects, std::mem::take(&mut reaction.feed), now, &mut batch);
+        if ticked {
+            self.metrics.tick_latency.observe(started.elapsed());
+        } else {
+            self.metrics.prepare_latency.observe(started.elapsed());
+        }
         Group {
             started,
             open_incidents: self.book.open_incidents() as i64,

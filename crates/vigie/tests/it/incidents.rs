@@ -301,6 +301,21 @@ async fn health_metrics_and_openapi_are_served(server: &TestServer) {
         "{metrics}"
     );
     assert!(metrics.contains("vigie_ingest_queue_events 0"), "{metrics}");
+    // The ingested batch was applied by the writer: its time is in one of the two histograms.
+    let applied: u64 = [
+        "vigie_pipeline_apply_seconds_count ",
+        "vigie_pipeline_apply_tick_seconds_count ",
+    ]
+    .iter()
+    .map(|name| {
+        let line = metrics
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name}in {metrics}"));
+        line[name.len()..].parse::<u64>().unwrap()
+    })
+    .sum();
+    assert!(applied >= 1, "{metrics}");
     let openapi: serde_json::Value = server
         .http
         .get(format!("{}/api/openapi.json", server.url))
