@@ -89,9 +89,9 @@ pub struct Metrics {
     pub sigma_rules_rejected: AtomicI64,
     pub ingest_latency: Histogram,
     /// Time the single writer spends applying a group to the incident book and the responder,
-    /// apart (`tick_latency`) when the group held the one-second tick.
-    pub prepare_latency: Histogram,
-    pub tick_latency: Histogram,
+    /// apart (`apply_tick_latency`) when the group held the one-second tick.
+    pub apply_latency: Histogram,
+    pub apply_tick_latency: Histogram,
     /// Supervision: checks scheduled, running now, left out of the estate as unreadable.
     pub checks_scheduled: AtomicI64,
     pub checks_running: AtomicI64,
@@ -289,12 +289,12 @@ impl Metrics {
             "vigie_ingest_request_seconds",
             "Latency of an ingest request, from body read to durable.",
         );
-        self.prepare_latency.render(
+        self.apply_latency.render(
             &mut out,
             "vigie_pipeline_apply_seconds",
             "Time the writer took to apply a group without the tick (book, responder).",
         );
-        self.tick_latency.render(
+        self.apply_tick_latency.render(
             &mut out,
             "vigie_pipeline_apply_tick_seconds",
             "Time the writer took to apply a group that held the one-second tick.",

@@ -46,10 +46,23 @@ struct Parts {
     others: Map<String, Value>,
 }
 
+/// The index of `name` in [`KNOWN_KEYS`].
+fn known_key(name: &str) -> Option<usize> {
+    KNOWN_KEYS.iter().position(|known| *known == name)
+}
+
 impl Parts {
+    fn put(&mut self, key: Key, value: Value) {
+        match key {
+            Key::Known(index) => self.known[index] = Some(value),
+            Key::Other(name) => {
+                self.others.insert(name, value);
+            }
+        }
+    }
+
     fn take(&mut self, key: &str) -> Option<Value> {
-        let index = KNOWN_KEYS.iter().position(|k| *k == key)?;
-        self.known[index].take()
+        self.known[known_key(key)?].take()
     }
 
     fn string(&mut self, field: &str) -> Result<Option<String>, EventError> {
@@ -78,13 +91,9 @@ pub fn event_from_json(
         ));
     };
     let mut parts = Parts::default();
-    for (key, value) in object {
-        match KNOWN_KEYS.iter().position(|k| *k == key) {
-            Some(index) => parts.known[index] = Some(value),
-            None => {
-                parts.others.insert(key, value);
-            }
-        }
+    for (name, value) in object {
+        let key = known_key(&name).map_or(Key::Other(name), Key::Known);
+        parts.put(key, value);
     }
     event_from_parts(parts, now_ms, default_source)
 }
@@ -161,13 +170,7 @@ impl<'de> Visitor<'de> for PartsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut parts = Parts::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            match key {
-                Key::Known(index) => parts.known[index] = Some(map.next_value()?),
-                Key::Other(name) => {
-                    let value = map.next_value()?;
-                    parts.others.insert(name, value);
-                }
-            }
+            parts.put(key, map.next_value()?);
         }
         Ok(Ok(parts))
     }
@@ -246,17 +249,7 @@ impl Visitor<'_> for KeyVisitor {
     }
 
     fn visit_str<E>(self, key: &str) -> Result<Key, E> {
-        Ok(match KNOWN_KEYS.iter().position(|k| *k == key) {
-            Some(index) => Key::Known(index),
-            None => Key::Other(key.to_owned()),
-        })
-    }
-
-    fn visit_string<E>(self, key: String) -> Result<Key, E> {
-        Ok(match KNOWN_KEYS.iter().position(|k| *k == key) {
-            Some(index) => Key::Known(index),
-            None => Key::Other(key),
-        })
+        Ok(known_key(key).map_or_else(|| Key::Other(key.to_owned()), Key::Known))
     }
 }
 

@@ -882,9 +882,9 @@ impl Writer {
         batch.notifications.append(&mut reaction.notifications);
         self.collect_effects(effects, std::mem::take(&mut reaction.feed), now, &mut batch);
         if ticked {
-            self.metrics.tick_latency.observe(started.elapsed());
+            self.metrics.apply_tick_latency.observe(started.elapsed());
         } else {
-            self.metrics.prepare_latency.observe(started.elapsed());
+            self.metrics.apply_latency.observe(started.elapsed());
         }
         Group {
             started,
