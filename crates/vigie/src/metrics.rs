@@ -114,6 +114,12 @@ fn counter(out: &mut String, name: &str, help: &str, labels: &str, value: u64) {
     );
 }
 
+/// SQLite's own count of the memory it has allocated and not freed, in bytes.
+fn sqlite_memory_used() -> i64 {
+    // SAFETY: `sqlite3_memory_used` reads a counter; it takes no argument and is thread-safe.
+    unsafe { libsqlite3_sys::sqlite3_memory_used() }
+}
+
 fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
     let _ = writeln!(
         out,
@@ -191,6 +197,12 @@ impl Metrics {
             "vigie_live_alerts",
             "Alerts of incidents not closed.",
             self.live_alerts.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "vigie_sqlite_memory_bytes",
+            "Memory SQLite holds (page caches, statements, schema), over every connection.",
+            sqlite_memory_used(),
         );
         gauge(
             &mut out,

@@ -875,3 +875,20 @@ async fn a_small_sqlite_batch_is_one_script() {
     assert!(store.get_incident(&acme(), 1).await.unwrap().is_some());
     assert_eq!(store.count_events(&acme()).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn metrics_count_what_sqlite_holds() {
+    let gauge = |text: &str| -> i64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix("vigie_sqlite_memory_bytes "))
+            .expect("the gauge is rendered")
+            .parse()
+            .expect("an integer")
+    };
+    let metrics = crate::metrics::Metrics::default();
+    let before = gauge(&metrics.render(&crate::metrics::StoreMetrics::default()));
+    let (store, _db) = sqlite_store().await;
+    // The migrations' writes filled pages of the writer's cache, and its statements are kept.
+    let after = gauge(&metrics.render(store.metrics()));
+    assert!(after > before, "{before} → {after}");
+}

@@ -316,6 +316,14 @@ async fn health_metrics_and_openapi_are_served(server: &TestServer) {
     })
     .sum();
     assert!(applied >= 1, "{metrics}");
+    // Zero on PostgreSQL; that SQLite's is counted is checked by the store's tests.
+    let sqlite_bytes: i64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("vigie_sqlite_memory_bytes "))
+        .unwrap_or_else(|| panic!("no vigie_sqlite_memory_bytes in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(sqlite_bytes >= 0, "{metrics}");
     let openapi: serde_json::Value = server
         .http
         .get(format!("{}/api/openapi.json", server.url))
