@@ -128,11 +128,34 @@ impl Default for Labels {
 }
 
 impl From<&Map<String, Value>> for Labels {
+    /// The text is written into an allocation of its exact size. Written the usual way, it
+    /// grows by doubling and is then cut down to its length: each active alert left the
+    /// freed smaller buffers and the cut-off tail behind as holes between long-lived
+    /// allocations, which the allocator cannot hand back (BENCHMARKS.md, "Alert →
+    /// notification", memory).
     fn from(map: &Map<String, Value>) -> Labels {
-        Labels(
-            serde_json::value::to_raw_value(map)
-                .expect("invariant: a JSON map serializes (its keys are strings)"),
-        )
+        const INVARIANT: &str = "invariant: a JSON map serializes (its keys are strings)";
+        let mut length = ByteCount(0);
+        serde_json::to_writer(&mut length, map).expect(INVARIANT);
+        let mut text = Vec::with_capacity(length.0);
+        serde_json::to_writer(&mut text, map).expect(INVARIANT);
+        let text = String::from_utf8(text).expect("invariant: serde_json writes UTF-8");
+        // Capacity equal to length: `from_string` keeps this allocation as it is.
+        Labels(RawValue::from_string(text).expect(INVARIANT))
+    }
+}
+
+/// A writer that only counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -435,6 +458,22 @@ mod tests {
         );
         for bad in ["[1]", "\"text\"", "null", "{\"a\":"] {
             assert!(serde_json::from_str::<Labels>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn labels_are_the_maps_compact_text() {
+        for value in [
+            json!({}),
+            json!({"a": 1}),
+            json!({"labels": {"alertname": "DiskFull"}, "n": -1.5, "ok": true, "none": null}),
+            json!({"quote\"d": "line\nbreak\ttab \u{1} é 🚨", "list": [[], {}, "x"]}),
+        ] {
+            let map = map(value);
+            assert_eq!(
+                Labels::from(&map).as_str(),
+                serde_json::to_string(&map).unwrap()
+            );
         }
     }
 }
