@@ -647,9 +647,11 @@ impl Responder {
             .filter(|i| is_open(i.status) && moved.contains(&i.id))
             .map(|i| i.id)
             .collect();
-        for incident in book.incidents() {
-            if health_changed.contains(&incident.client) && is_open(incident.status) {
-                candidates.insert(incident.id);
+        if !health_changed.is_empty() {
+            for incident in book.incidents() {
+                if health_changed.contains(&incident.client) && is_open(incident.status) {
+                    candidates.insert(incident.id);
+                }
             }
         }
         candidates.extend(&merged_into);
