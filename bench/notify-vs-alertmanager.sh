@@ -18,6 +18,7 @@
 #   SPACING   time between probes (default: 20ms)
 #   RATE      background alerts/s under load (default: 10000)
 #   MEMORY    new firing alerts loaded for the memory per alert (default: 100000; 0: skip)
+#   SETTLE    how long after loading them the RSS is read (default: 10s)
 #   PRODUCTS  which products (default: "alertmanager vigie")
 #   OUT       where the outputs go (default: target/bench-notify)
 #   NO_BUILD  set to use target/release/vigie as it is
@@ -29,6 +30,7 @@ ALERTS=${ALERTS:-1000}
 SPACING=${SPACING:-20ms}
 RATE=${RATE:-10000}
 MEMORY=${MEMORY:-100000}
+SETTLE=${SETTLE:-10s}
 PRODUCTS=${PRODUCTS:-alertmanager vigie}
 OUT=${OUT:-target/bench-notify}
 mkdir -p "$OUT"
@@ -86,7 +88,7 @@ run_harness() {
         | tee "$OUT/$name-load.txt" || true
     if [ "$MEMORY" -gt 0 ]; then
         echo "== $name: memory, $MEMORY new firing alerts (load average before: $(loadavg))"
-        "$vigie" bench notify "${common[@]}" --alerts 10 --memory-alerts "$MEMORY" \
+        "$vigie" bench notify "${common[@]}" --alerts 10 --memory-alerts "$MEMORY" --memory-settle "$SETTLE" \
             | tee "$OUT/$name-memory.txt" || true
     fi
 }
