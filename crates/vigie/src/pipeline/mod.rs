@@ -461,6 +461,8 @@ type CommitOutcome = Result<(WriteBatch, anyhow::Result<()>), tokio::task::JoinE
 struct Group {
     started: Instant,
     batch: WriteBatch,
+    /// Serialized into `batch` by the commit task.
+    records: Records,
     ingest_replies: Vec<(Option<IngestReply>, IngestReceipt, OwnedSemaphorePermit)>,
     command_replies: Vec<(CommandReply, Result<Vec<Effect>, PipelineError>)>,
     supervision_replies: Vec<oneshot::Sender<Result<(), PipelineError>>>,
@@ -511,8 +513,10 @@ struct InFlight {
 
 impl InFlight {
     fn start(store: Arc<Store>, mut group: Group) -> InFlight {
-        let batch = std::mem::take(&mut group.batch);
+        let mut batch = std::mem::take(&mut group.batch);
+        let records = std::mem::take(&mut group.records);
         let commit = tokio::spawn(async move {
+            records.serialize_into(&mut batch);
             let result = store.write_batch(&batch).await;
             (batch, result)
         });
@@ -880,7 +884,13 @@ impl Writer {
         );
         effects.append(&mut reaction.effects);
         batch.notifications.append(&mut reaction.notifications);
-        self.collect_effects(effects, std::mem::take(&mut reaction.feed), now, &mut batch);
+        let mut records = Records::default();
+        self.collect_effects(
+            effects,
+            std::mem::take(&mut reaction.feed),
+            now,
+            &mut records,
+        );
         if ticked {
             self.metrics.apply_tick_latency.observe(started.elapsed());
         } else {
@@ -888,6 +898,7 @@ impl Writer {
         }
         Group {
             started,
+            records,
             open_incidents: self.book.open_incidents() as i64,
             live_alerts: self.book.live_alerts() as i64,
             correlation_groups: self.correlation.live_groups() as i64,
@@ -1000,11 +1011,10 @@ impl Writer {
         effects: Vec<Effect>,
         feed: Vec<FeedItem>,
         now: i64,
-        batch: &mut WriteBatch,
+        records: &mut Records,
     ) {
         let mut alerts: BTreeMap<i64, Arc<Alert>> = BTreeMap::new();
         let mut incidents: BTreeMap<i64, Incident> = BTreeMap::new();
-        let mut timeline: Vec<TimelineEntry> = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Alert(alert) => {
@@ -1013,38 +1023,79 @@ impl Writer {
                 Effect::Incident(incident) => {
                     incidents.insert(incident.id, incident);
                 }
-                Effect::Timeline(entry) => timeline.push(entry),
+                Effect::Timeline(entry) => {
+                    records.timeline.push((self.next_timeline_id, entry));
+                    self.next_timeline_id += 1;
+                }
             }
         }
+        records.incidents = incidents.into_values().collect();
+        records.alerts = alerts.into_values().collect();
+        records.feed = feed;
+        records.time_ms = now;
+        // Each record is one change: their numbers are given here, in the writer's order.
+        records.first_seq = self.next_change_seq;
+        self.next_change_seq += records.len() as i64;
+    }
+}
+
+/// What a group's records are before its commit task serializes them: the single writer
+/// only gathers them. Serializing there cost the writer's time and left each batch's
+/// transient texts among the long-lived alerts it had just made (the allocator keeps one
+/// heap per thread), holes it could not hand back.
+#[derive(Default)]
+struct Records {
+    incidents: Vec<Incident>,
+    alerts: Vec<Arc<Alert>>,
+    timeline: Vec<(i64, TimelineEntry)>,
+    feed: Vec<FeedItem>,
+    /// The change number of the first record, in the order `serialize_into` writes them.
+    first_seq: i64,
+    time_ms: i64,
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        self.incidents.len() + self.alerts.len() + self.timeline.len() + self.feed.len()
+    }
+
+    /// Fills `batch`'s rows and changes. Each record is serialized once: its row and its
+    /// change carry the same text. Changes are numbered from `first_seq`: incidents, alerts,
+    /// timeline entries, then the responder's feed.
+    fn serialize_into(self, batch: &mut WriteBatch) {
+        let mut changes = Vec::with_capacity(self.len());
+        let mut seq = self.first_seq;
+        let time_ms = self.time_ms;
         let mut change = |client: &str, topic: &str, body: String| {
-            let seq = self.next_change_seq;
-            self.next_change_seq += 1;
-            batch.changes.push(Change {
+            changes.push(Change {
                 seq,
                 client: client.to_owned(),
-                time_ms: now,
+                time_ms,
                 topic: topic.to_owned(),
                 body,
             });
+            seq += 1;
         };
-        // Each record is serialized once: its row and its change carry the same text.
-        batch.incidents = incidents.into_values().map(Serialized::new).collect();
-        batch.alerts = alerts.into_values().map(Serialized::new).collect();
+        batch.incidents = self.incidents.into_iter().map(Serialized::new).collect();
+        batch.alerts = self.alerts.into_iter().map(Serialized::new).collect();
         for row in &batch.incidents {
             change(&row.record.client, "incident", row.body.clone());
         }
         for row in &batch.alerts {
             change(&row.record.client, "alert", row.body.clone());
         }
-        for entry in timeline {
-            let row = Serialized::new(entry);
+        batch.timeline = self
+            .timeline
+            .into_iter()
+            .map(|(id, entry)| (id, Serialized::new(entry)))
+            .collect();
+        for (_, row) in &batch.timeline {
             change(&row.record.client, "timeline", row.body.clone());
-            batch.timeline.push((self.next_timeline_id, row));
-            self.next_timeline_id += 1;
         }
-        for item in feed {
+        for item in self.feed {
             change(&item.client, item.topic, item.body.to_string());
         }
+        batch.changes = changes;
     }
 }
 
