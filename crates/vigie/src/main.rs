@@ -237,7 +237,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    vigie::memory::limit_arenas();
+    vigie::memory::tune_allocator();
     // ring, the one rustls provider, for every HTTP client of the process.
     vigie::notify::install_crypto_provider();
     let runtime = match tokio::runtime::Runtime::new() {

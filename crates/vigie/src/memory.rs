@@ -15,15 +15,27 @@
 /// of the rate with glibc's default of 8.
 const ARENAS_PER_CORE: usize = 4;
 
-/// Caps glibc's malloc arenas at [`ARENAS_PER_CORE`] per core. Call before any thread starts.
-pub fn limit_arenas() {
+/// Allocations from this size up get pages of their own, handed back when freed.
+///
+/// glibc starts at 128 KiB but raises the bound to the size of each such block freed, up to
+/// 32 MiB: after the first large tables and request buffers came and went, the next ones
+/// were carved from the arenas among long-lived alerts and, freed, left holes there that
+/// `trim` could not return. With the bound fixed, the notify bench's RSS at 100,000 active
+/// alerts went from 169–190 MiB (one mode or the other, run to run) to 159–160 MiB, with no
+/// measurable cost to the ingest rate (BENCHMARKS.md, "Alert → notification").
+const MMAP_THRESHOLD: libc::c_int = 256 << 10;
+
+/// Caps glibc's malloc arenas at [`ARENAS_PER_CORE`] per core and fixes the size from which
+/// blocks are mapped on their own ([`MMAP_THRESHOLD`]). Call before any thread starts.
+pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let arenas = libc::c_int::try_from(cores * ARENAS_PER_CORE).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `mallopt` only sets a tunable of the allocator.
+        // SAFETY: `mallopt` only sets tunables of the allocator.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, arenas);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
         }
     }
 }
