@@ -1039,10 +1039,9 @@ impl Writer {
     }
 }
 
-/// What a group's records are before its commit task serializes them: the single writer
-/// only gathers them. Serializing there cost the writer's time and left each batch's
-/// transient texts among the long-lived alerts it had just made (the allocator keeps one
-/// heap per thread), holes it could not hand back.
+/// What a group's records are before its commit task serializes them: the single writer,
+/// the one serial stage of the pipeline, only gathers them, and their JSON is written beside
+/// its next group's apply.
 #[derive(Default)]
 struct Records {
     incidents: Vec<Incident>,
