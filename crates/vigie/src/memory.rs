@@ -21,7 +21,7 @@ const ARENAS_PER_CORE: usize = 4;
 /// 32 MiB: after the first large tables and request buffers came and went, the next ones
 /// were carved from the arenas among long-lived alerts and, freed, left holes there that
 /// `trim` could not return. With the bound fixed, the notify bench's RSS at 100,000 active
-/// alerts went from 169–190 MiB (one mode or the other, run to run) to 159–160 MiB, with no
+/// alerts went from 169–190 MiB (one mode or the other, run to run) to 159–163 MiB, with no
 /// measurable cost to the ingest rate (BENCHMARKS.md, "Alert → notification").
 const MMAP_THRESHOLD: libc::c_int = 256 << 10;
 

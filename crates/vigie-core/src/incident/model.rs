@@ -128,11 +128,10 @@ impl Default for Labels {
 }
 
 impl From<&Map<String, Value>> for Labels {
-    /// The text is written into an allocation of its exact size. Written the usual way, it
-    /// grows by doubling and is then cut down to its length: each active alert left the
-    /// freed smaller buffers and the cut-off tail behind as holes between long-lived
-    /// allocations, which the allocator cannot hand back (BENCHMARKS.md, "Alert →
-    /// notification", memory).
+    /// The text is written into an allocation of its exact size (counted first, written
+    /// once). Written the usual way, it grew by doubling and was then cut to its length,
+    /// leaving the smaller buffers and the cut-off tail free beside an allocation that lives
+    /// as long as its alert.
     fn from(map: &Map<String, Value>) -> Labels {
         const INVARIANT: &str = "invariant: a JSON map serializes (its keys are strings)";
         let mut length = ByteCount(0);

@@ -878,17 +878,15 @@ async fn a_small_sqlite_batch_is_one_script() {
 
 #[tokio::test]
 async fn metrics_count_what_sqlite_holds() {
-    let gauge = |text: &str| -> i64 {
-        text.lines()
-            .find_map(|line| line.strip_prefix("vigie_sqlite_memory_bytes "))
-            .expect("the gauge is rendered")
-            .parse()
-            .expect("an integer")
-    };
-    let metrics = crate::metrics::Metrics::default();
-    let before = gauge(&metrics.render(&crate::metrics::StoreMetrics::default()));
     let (store, _db) = sqlite_store().await;
-    // The migrations' writes filled pages of the writer's cache, and its statements are kept.
-    let after = gauge(&metrics.render(store.metrics()));
-    assert!(after > before, "{before} → {after}");
+    let text = crate::metrics::Metrics::default().render(store.metrics());
+    let bytes: i64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("vigie_sqlite_memory_bytes "))
+        .expect("the gauge is rendered")
+        .parse()
+        .expect("an integer");
+    // An open database holds its schema, its statements and the migrations' pages at least.
+    // (Other tests of this process open and close databases too: only the sign is certain.)
+    assert!(bytes > 0, "{bytes}");
 }

@@ -316,7 +316,8 @@ async fn health_metrics_and_openapi_are_served(server: &TestServer) {
     })
     .sum();
     assert!(applied >= 1, "{metrics}");
-    // Zero on PostgreSQL; that SQLite's is counted is checked by the store's tests.
+    // On PostgreSQL no SQLite need be open; that SQLite's memory is counted is checked by
+    // the store's tests.
     let sqlite_bytes: i64 = metrics
         .lines()
         .find_map(|line| line.strip_prefix("vigie_sqlite_memory_bytes "))
