@@ -128,33 +128,11 @@ impl Default for Labels {
 }
 
 impl From<&Map<String, Value>> for Labels {
-    /// The text is written into an allocation of its exact size (counted first, written
-    /// once). Written the usual way, it grew by doubling and was then cut to its length,
-    /// leaving the smaller buffers and the cut-off tail free beside an allocation that lives
-    /// as long as its alert.
     fn from(map: &Map<String, Value>) -> Labels {
-        const INVARIANT: &str = "invariant: a JSON map serializes (its keys are strings)";
-        let mut length = ByteCount(0);
-        serde_json::to_writer(&mut length, map).expect(INVARIANT);
-        let mut text = Vec::with_capacity(length.0);
-        serde_json::to_writer(&mut text, map).expect(INVARIANT);
-        let text = String::from_utf8(text).expect("invariant: serde_json writes UTF-8");
-        // Capacity equal to length: `from_string` keeps this allocation as it is.
-        Labels(RawValue::from_string(text).expect(INVARIANT))
-    }
-}
-
-/// A writer that only counts the bytes written to it.
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 += bytes.len();
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        Labels(
+            serde_json::value::to_raw_value(map)
+                .expect("invariant: a JSON map serializes (its keys are strings)"),
+        )
     }
 }
 
